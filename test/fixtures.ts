@@ -1,0 +1,231 @@
+/**
+ * Fixture images built with the same tools and flags nixpkgs uses, plus the independent
+ * judges (mtools, fsck.fat) and loop block devices. Shared by every test that needs media.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { randomBytes, createHash } from 'node:crypto';
+
+export const ISOHDPFX = '/usr/lib/ISOLINUX/isohdpfx.bin';
+const MiB = 1024 * 1024;
+
+export function run(cmd: string, args: readonly string[], opts: { input?: string | Buffer } = {}): string {
+  const r = spawnSync(cmd, args, { input: opts.input, maxBuffer: 64 * MiB });
+  if (r.error) throw r.error;
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr?.toString()}${r.stdout?.toString()}`);
+  }
+  return r.stdout.toString();
+}
+
+/** A temp dir removed by the returned cleanup (call it from afterAll/afterEach). */
+export function tempDir(prefix = 'zflash-test-'): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export type FatBits = 12 | 16 | 32;
+
+export interface EspSpec {
+  readonly fat?: FatBits;
+  /** Size in KiB; default chosen so the FAT type comes out as asked. */
+  readonly sizeKiB?: number;
+  /** Files to put in, path on the ESP → content. Parent folders are created. */
+  readonly files?: Readonly<Record<string, Buffer | string>>;
+}
+
+/** mkfs.vfat exactly as nixpkgs' make-iso9660-image / sd-image do: invariant, fixed serial, EFIBOOT. */
+export function buildEsp(path: string, spec: EspSpec = {}): string {
+  const fat = spec.fat ?? 12;
+  const sizeKiB = spec.sizeKiB ?? (fat === 12 ? 3072 : fat === 16 ? 16 * 1024 : 40 * 1024);
+  const args = ['--invariant', '-i', '12345678', '-n', 'EFIBOOT'];
+  if (spec.fat) args.push('-F', String(fat));
+  if (fat === 32) args.push('-s', '1', '-S', '512');
+  run('mkfs.vfat', [...args, '-C', path, String(sizeKiB)]);
+  const work = mkdtempSync(join(tmpdir(), 'zflash-espfiles-'));
+  try {
+    const dirs = new Set<string>();
+    for (const [p, content] of Object.entries(spec.files ?? {})) {
+      const parts = p.split('/').slice(0, -1);
+      for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+      const local = join(work, p.replaceAll('/', '__'));
+      writeFileSync(local, content);
+    }
+    for (const d of [...dirs].sort((a, b) => a.length - b.length)) run('mmd', ['-i', path, `::/${d}`]);
+    for (const p of Object.keys(spec.files ?? {})) {
+      run('mcopy', ['-i', path, join(work, p.replaceAll('/', '__')), `::/${p}`]);
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return path;
+}
+
+/** The ESP contents of a NixOS installer: a bootloader and grub config, made up but of the right size. */
+export function nixosEspFiles(efiBytes = 1_200_000): Record<string, Buffer | string> {
+  return {
+    'EFI/BOOT/BOOTX64.EFI': randomBytes(efiBytes),
+    'EFI/BOOT/grub.cfg': 'search --set=root --file /EFI/nixos-installer-image\nconfigfile /EFI/BOOT/grub.cfg\n',
+    'EFI/nixos-installer-image': '',
+  };
+}
+
+export interface IsoSpec {
+  /** Bytes of random filler in the ISO9660 tree (stands in for the squashfs store). */
+  readonly fillerBytes?: number;
+  /** Use a sparse zero file of this size as filler instead (fast for GiB-sized images). */
+  readonly zeroFillerBytes?: number;
+  readonly esp?: EspSpec;
+}
+
+/**
+ * An isohybrid ISO built like nixpkgs' make-iso9660-image.sh: xorriso with
+ * -isohybrid-mbr isohdpfx.bin -eltorito-alt-boot -e boot/efi.img -no-emul-boot
+ * -isohybrid-gpt-basdat. The ESP (boot/efi.img) is sized at ~110% of its contents rounded
+ * up to a MiB, which makes it FAT12 with a little free space — like the real one.
+ */
+export function buildNixosIso(path: string, spec: IsoSpec = {}): string {
+  const work = mkdtempSync(join(tmpdir(), 'zflash-isotree-'));
+  try {
+    mkdirSync(join(work, 'boot'), { recursive: true });
+    const espFiles = spec.esp?.files ?? nixosEspFiles();
+    const content = Object.values(espFiles).reduce((n, c) => n + Buffer.byteLength(c), 0);
+    const sizeKiB = spec.esp?.sizeKiB ?? Math.ceil((content * 1.1) / MiB + 1) * 1024;
+    buildEsp(join(work, 'boot', 'efi.img'), { ...spec.esp, sizeKiB, files: espFiles });
+    if (spec.zeroFillerBytes) {
+      const f = join(work, 'nix-store.squashfs');
+      writeFileSync(f, '');
+      execFileSync('truncate', ['-s', String(spec.zeroFillerBytes), f]);
+    } else {
+      writeFileSync(join(work, 'nix-store.squashfs'), randomBytes(spec.fillerBytes ?? 2 * MiB));
+    }
+    writeFileSync(join(work, 'version.txt'), 'nixos-25.11-zeta-test\n');
+    run('xorriso', [
+      '-as', 'mkisofs', '-o', path, '-R', '-J', '-V', 'nixos-minimal-25.11-x86_64',
+      '-isohybrid-mbr', ISOHDPFX,
+      '-eltorito-alt-boot', '-e', 'boot/efi.img', '-no-emul-boot', '-isohybrid-gpt-basdat',
+      work,
+    ]);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return path;
+}
+
+/** A GPT disk (sgdisk) whose first partition is an ESP of the given FAT type, then a Linux partition. */
+export function buildGptDisk(path: string, opts: { fat?: FatBits; espMiB?: number; diskMiB?: number; files?: EspSpec['files'] } = {}): { path: string; espOffset: number; espSize: number } {
+  const fat = opts.fat ?? 32;
+  const espMiB = opts.espMiB ?? (fat === 32 ? 40 : 16);
+  const diskMiB = opts.diskMiB ?? espMiB + 4;
+  writeFileSync(path, '');
+  execFileSync('truncate', ['-s', `${diskMiB}M`, path]);
+  run('sgdisk', ['-n', `1:2048:+${espMiB}M`, '-t', '1:ef00', '-c', '1:ESP', '-n', '2:0:0', '-t', '2:8300', path]);
+  const esp = `${path}.esp`;
+  buildEsp(esp, { fat, sizeKiB: espMiB * 1024, files: opts.files ?? { 'EFI/BOOT/BOOTX64.EFI': randomBytes(300_000) } });
+  run('dd', [`if=${esp}`, `of=${path}`, 'bs=1M', `seek=${(2048 * 512) / MiB}`, 'conv=notrunc', 'status=none']);
+  rmSync(esp);
+  return { path, espOffset: 2048 * 512, espSize: espMiB * MiB };
+}
+
+/** The ESP's byte offset as sfdisk (an independent parser) reports it. */
+export function espOffsetBySfdisk(image: string): { offset: number; size: number } {
+  const j = JSON.parse(run('sfdisk', ['--json', image])) as {
+    partitiontable: { sectorsize?: number; partitions: { start: number; size: number; type: string }[] };
+  };
+  const ss = j.partitiontable.sectorsize ?? 512;
+  const p = j.partitiontable.partitions.find((x) => ['ef', 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B'].includes(x.type));
+  if (!p) throw new Error(`sfdisk finds no ESP in ${image}`);
+  return { offset: p.start * ss, size: p.size * ss };
+}
+
+/** Copies a byte range of a file or device into a new file (fsck.fat needs a file of its own). */
+export function extractRange(src: string, offset: number, size: number, dest: string): string {
+  const fd = openSync(src, 'r');
+  try {
+    const buf = Buffer.alloc(size);
+    let done = 0;
+    while (done < size) {
+      const n = readSync(fd, buf, done, size - done, offset + done);
+      if (n === 0) throw new Error(`short read of ${src}`);
+      done += n;
+    }
+    writeFileSync(dest, buf);
+  } finally {
+    closeSync(fd);
+  }
+  return dest;
+}
+
+/**
+ * `fsck.fat -n` on a file. Clean means exit 0 and nothing printed between its version line
+ * and its "N files, x/y clusters" summary (any remark there is something it would fix).
+ */
+export function fsckClean(fatImage: string): string {
+  const r = spawnSync('fsck.fat', ['-n', fatImage]);
+  const out = `${r.stdout.toString()}${r.stderr.toString()}`;
+  const remarks = out
+    .split('\n')
+    .filter((l) => l.trim() && !/^fsck\.fat \d/.test(l) && !/: \d+ files, \d+\/\d+ clusters$/.test(l));
+  if (r.status !== 0 || remarks.length > 0) {
+    throw new Error(`fsck.fat -n is not clean (exit ${r.status}):\n${out}`);
+  }
+  return out;
+}
+
+/** Reads a file from a FAT image at a byte offset with mtools' mtype. */
+export function mtype(image: string, offset: number, name: string): string {
+  return run('mtype', ['-i', `${image}@@${offset}`, `::/${name}`]);
+}
+
+export function mdirNames(image: string, offset: number): string[] {
+  return run('mdir', ['-b', '-i', `${image}@@${offset}`, '::/'])
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.replace(/^::\//, '').replace(/\/$/, ''));
+}
+
+export function sha256(buf: Buffer): string {
+  return createHash('sha256').update(buf).digest('hex');
+}
+
+export function fileSha256(path: string): string {
+  return sha256(readFileSync(path));
+}
+
+/** Every byte of `a` and `b` outside [start, end) is equal. */
+export function equalOutside(a: Buffer, b: Buffer, start: number, end: number): boolean {
+  return a.length === b.length && a.subarray(0, start).equals(b.subarray(0, start)) && a.subarray(end).equals(b.subarray(end));
+}
+
+export interface Loop {
+  readonly device: string;
+  detach(): void;
+}
+
+const attached = new Set<string>();
+
+/** A loop block device over `file`, made by this test; detach() (or detachAll) removes it. */
+export function attachLoop(file: string, opts: { readOnly?: boolean } = {}): Loop {
+  const device = run('losetup', ['-f', '--show', ...(opts.readOnly ? ['-r'] : []), file]).trim();
+  attached.add(device);
+  return {
+    device,
+    detach() {
+      if (!attached.has(device)) return;
+      attached.delete(device);
+      // Only ever detach the device this test attached, and only if it still backs our file.
+      const back = spawnSync('losetup', ['-n', '-O', 'BACK-FILE', device]).stdout.toString().trim();
+      if (back === file || back.endsWith(file)) spawnSync('losetup', ['-d', device]);
+    },
+  };
+}
+
+/** Loop tests never skip silently: without root they fail and say why. */
+export function requireLoop(): void {
+  if (process.getuid?.() !== 0) throw new Error('these tests attach loop devices and must run as root');
+}
+
+export const fileSize = (p: string): number => statSync(p).size;
+export { dirname };
