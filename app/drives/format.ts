@@ -1,0 +1,6 @@
+/** Sizes as drive vendors print them (decimal units), one decimal: `15.6 GB`, `512.0 MB`. */
+export function formatBytes(bytes: number | null): string {
+  if (bytes === null || !Number.isFinite(bytes) || bytes <= 0) return 'unknown size';
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}

@@ -1,0 +1,316 @@
+import { describe, expect, it } from 'vitest';
+import { assessDrive, isProtectedMount, isVirtualDeviceName, sameDevice } from './policy.js';
+import {
+  ciMachine,
+  externalUsbDisk2TB,
+  linuxLaptop,
+  linuxSecondInternalDisk,
+  macos,
+  readOnlySdCard,
+  windows,
+  windowsUsbSataAdapter,
+} from './recorded-drives.fixtures.js';
+import { assessDrives, normalizeDrive } from './scanner.js';
+import type { AssessedDrive, DiskUse, DriveInfo, PolicyContext, RawDrive } from './types.js';
+
+const GB = 1e9;
+
+function ctx(over: Partial<PolicyContext> = {}): PolicyContext {
+  return {
+    source: 'procfs',
+    imagePath: null,
+    imageSize: null,
+    appPaths: [],
+    allowLoop: false,
+    uses: [],
+    ...over,
+  };
+}
+
+const drivelistCtx = (over: Partial<PolicyContext> = {}): PolicyContext =>
+  ctx({ source: 'drivelist', ...over });
+
+function judge(raw: RawDrive, context: PolicyContext = ctx()) {
+  const v = assessDrive(normalizeDrive(raw), context);
+  return { status: v.status, codes: v.reasons.map((r) => r.code), reasons: v.reasons };
+}
+
+function byDevice(list: readonly AssessedDrive[], device: string): AssessedDrive {
+  const found = list.find((a) => a.drive.device === device);
+  if (!found) throw new Error(`${device} not in the scan`);
+  return found;
+}
+
+function pick(list: readonly RawDrive[], device: string): RawDrive {
+  const found = list.find((d) => d.device === device);
+  if (!found) throw new Error(`${device} not in the fixture`);
+  return found;
+}
+
+function loopDrive(over: Partial<DriveInfo> = {}): DriveInfo {
+  return {
+    device: '/dev/loop7',
+    raw: '/dev/loop7',
+    size: 64 * 1024 * 1024,
+    description: 'Loop device (/tmp/x.img)',
+    busType: 'LOOP',
+    isUSB: null,
+    isRemovable: false,
+    isVirtual: false,
+    isSystem: false,
+    isReadOnly: false,
+    mountpoints: [],
+    isLoop: true,
+    blockSize: 512,
+    logicalBlockSize: 512,
+    partitionTableType: null,
+    ...over,
+  };
+}
+
+describe('assessDrive on drivelist outputs recorded on this CI machine', () => {
+  const vmUses: DiskUse[] = [{ kind: 'mount', disk: '/dev/vda', source: '/dev/vda', target: '/' }];
+
+  it('refuses /dev/zram0 (listed as removable) as virtual with an unknown size', () => {
+    const v = judge(pick(ciMachine, '/dev/zram0'), ctx({ uses: vmUses }));
+    expect(v.status).toBe('refused');
+    expect(v.codes).toEqual(['DRIVE_VIRTUAL', 'DRIVE_SIZE_UNKNOWN']);
+  });
+
+  it('refuses /dev/vda as the system drive, and says why in words', () => {
+    const v = judge(pick(ciMachine, '/dev/vda'), ctx({ uses: vmUses }));
+    expect(v.status).toBe('refused');
+    expect(v.codes).toEqual(['DRIVE_SYSTEM']);
+    expect(v.reasons[0]?.message).toBe('This computer runs from this drive: it holds /.');
+  });
+
+  it('refuses /dev/vda from drivelist mountpoints alone, without kernel facts', () => {
+    expect(judge(pick(ciMachine, '/dev/vda'), drivelistCtx()).codes).toEqual(['DRIVE_SYSTEM']);
+  });
+});
+
+describe('assessDrive on a Linux laptop (NVMe system disk + USB stick)', () => {
+  const nvme = pick(linuxLaptop, '/dev/nvme0n1');
+  const stick = pick(linuxLaptop, '/dev/sda');
+
+  it('refuses the NVMe system disk, naming both system mounts', () => {
+    const v = judge(nvme);
+    expect(v.status).toBe('refused');
+    expect(v.codes).toEqual(['DRIVE_SYSTEM']);
+    expect(v.reasons[0]?.message).toContain('/boot/efi and /');
+  });
+
+  it('finds the system disk under LUKS/LVM from kernel facts when drivelist shows no mounts', () => {
+    const bare: RawDrive = { ...nvme, mountpoints: [] };
+    const uses: DiskUse[] = [
+      { kind: 'mount', disk: '/dev/dm-0', source: '/dev/mapper/root', target: '/' },
+      { kind: 'mount', disk: '/dev/nvme0n1p2', source: '/dev/mapper/root', target: '/' },
+      { kind: 'mount', disk: '/dev/nvme0n1', source: '/dev/mapper/root', target: '/' },
+    ];
+    expect(judge(bare, ctx({ uses })).codes).toEqual(['DRIVE_SYSTEM']);
+  });
+
+  it('offers the USB stick', () => {
+    expect(judge(stick)).toMatchObject({ status: 'eligible', codes: [] });
+  });
+
+  it('refuses the stick when the image is bigger than it', () => {
+    const v = judge(stick, ctx({ imageSize: 20 * GB }));
+    expect(v.codes).toEqual(['DRIVE_TOO_SMALL']);
+    expect(v.reasons[0]?.message).toBe('This drive (15.7 GB) is smaller than the image (20.0 GB).');
+  });
+
+  it('refuses the stick when it holds the image (from its mountpoint)', () => {
+    const drives = linuxLaptop.map(normalizeDrive);
+    const scan = assessDrives(
+      drives,
+      ctx({ imagePath: '/run/media/alice/STICK/nixos.iso', imageSize: 1.2 * GB }),
+    );
+    expect(byDevice(scan, '/dev/sda').verdict.reasons.map((r) => r.code)).toEqual([
+      'DRIVE_HOLDS_IMAGE',
+    ]);
+    expect(byDevice(scan, '/dev/nvme0n1').verdict.reasons.map((r) => r.code)).toEqual([
+      'DRIVE_SYSTEM',
+    ]);
+  });
+
+  it('refuses a stick used as swap or holding the app', () => {
+    const uses: DiskUse[] = [
+      { kind: 'swap', disk: '/dev/sda', source: '/dev/sda2' },
+      { kind: 'app', disk: '/dev/sda', path: '/run/media/alice/STICK/zflash.AppImage' },
+    ];
+    expect(judge(stick, ctx({ uses })).codes).toEqual(['DRIVE_SWAP', 'DRIVE_HOLDS_APP']);
+  });
+});
+
+describe('assessDrive on drives drivelist misclassifies', () => {
+  it('warns (does not hide) a USB-SATA adapter that reports isUSB=false, isRemovable=false', () => {
+    const v = judge(windowsUsbSataAdapter, drivelistCtx());
+    expect(v.status).toBe('warn');
+    expect(v.codes).toEqual(['DRIVE_NOT_REMOVABLE']);
+  });
+
+  it('offers a macOS USB stick that reports itself "fixed"', () => {
+    const v = judge(pick(macos, '/dev/disk4'), drivelistCtx());
+    expect(v).toMatchObject({ status: 'eligible', codes: [] });
+  });
+
+  it('refuses the macOS boot disk and matches /dev/rdiskN to /dev/diskN', () => {
+    expect(judge(pick(macos, '/dev/disk0'), drivelistCtx()).codes).toEqual(['DRIVE_SYSTEM']);
+    const uses: DiskUse[] = [
+      { kind: 'image', disk: '/dev/rdisk4', path: '/Volumes/KINGSTON/a.iso' },
+    ];
+    expect(judge(pick(macos, '/dev/disk4'), drivelistCtx({ uses })).codes).toEqual([
+      'DRIVE_HOLDS_IMAGE',
+    ]);
+  });
+
+  it('on Linux with kernel facts, a fixed disk nothing runs from is a warning, not hidden', () => {
+    const v = judge(linuxSecondInternalDisk, ctx());
+    expect(v.status).toBe('warn');
+    expect(v.codes).toEqual(['DRIVE_NOT_REMOVABLE']);
+    expect(v.reasons[0]?.message).toContain('fixed (internal)');
+  });
+
+  it("without kernel facts, drivelist's isSystem is obeyed", () => {
+    const v = judge(linuxSecondInternalDisk, drivelistCtx());
+    expect(v.status).toBe('refused');
+    expect(v.codes).toEqual(['DRIVE_SYSTEM']);
+    expect(v.reasons[0]?.message).toContain('operating system reports');
+  });
+});
+
+describe('assessDrive on Windows', () => {
+  it('refuses PhysicalDrive0 (C:) and offers the PhysicalDrive1 stick', () => {
+    const scan = assessDrives(windows.map(normalizeDrive), drivelistCtx());
+    expect(byDevice(scan, '\\\\.\\PhysicalDrive0').verdict).toMatchObject({ status: 'refused' });
+    expect(byDevice(scan, '\\\\.\\PhysicalDrive0').verdict.reasons.map((r) => r.code)).toEqual([
+      'DRIVE_SYSTEM',
+    ]);
+    expect(byDevice(scan, '\\\\.\\PhysicalDrive1').verdict).toEqual({
+      status: 'eligible',
+      reasons: [],
+    });
+  });
+
+  it('finds the image on E: regardless of case and slashes', () => {
+    const scan = assessDrives(
+      windows.map(normalizeDrive),
+      drivelistCtx({
+        imagePath: 'e:\\Images\\nixos.iso',
+        appPaths: ['C:\\Program Files\\Zeta Flash\\zflash.exe'],
+      }),
+    );
+    expect(byDevice(scan, '\\\\.\\PhysicalDrive1').verdict.reasons.map((r) => r.code)).toEqual([
+      'DRIVE_HOLDS_IMAGE',
+    ]);
+    expect(byDevice(scan, '\\\\.\\PhysicalDrive0').verdict.reasons.map((r) => r.code)).toEqual([
+      'DRIVE_SYSTEM',
+      'DRIVE_HOLDS_APP',
+    ]);
+  });
+});
+
+describe('assessDrive on size and media', () => {
+  it('warns about a 2 TB external USB disk', () => {
+    const v = judge(externalUsbDisk2TB);
+    expect(v.status).toBe('warn');
+    expect(v.codes).toEqual(['DRIVE_LARGE']);
+    expect(v.reasons[0]?.message).toContain('2000.4 GB');
+  });
+
+  it('does not warn about a stick sold as 128 GB', () => {
+    const stick = pick(linuxLaptop, '/dev/sda');
+    expect(judge({ ...stick, size: 128_320_801_792 }).status).toBe('eligible');
+  });
+
+  it('refuses a read-only SD card, with the lock switch hint', () => {
+    const v = judge(readOnlySdCard);
+    expect(v.codes).toEqual(['DRIVE_READ_ONLY']);
+    expect(v.reasons[0]?.message).toContain('lock switch');
+  });
+
+  it('refuses a drive of size zero', () => {
+    expect(judge({ ...readOnlySdCard, isReadOnly: false, size: 0 }).codes).toEqual([
+      'DRIVE_SIZE_UNKNOWN',
+    ]);
+  });
+
+  it('drops warnings once a drive is refused', () => {
+    expect(judge(externalUsbDisk2TB, ctx({ imageSize: 3 * 1e12 })).codes).toEqual([
+      'DRIVE_TOO_SMALL',
+    ]);
+  });
+});
+
+describe('assessDrive on loop devices', () => {
+  it('refuses loop devices unless ZFLASH_ALLOW_LOOP=1', () => {
+    expect(assessDrive(loopDrive(), ctx()).reasons.map((r) => r.code)).toEqual([
+      'DRIVE_LOOP_NOT_ALLOWED',
+    ]);
+  });
+
+  it('offers an allowed loop device without the removable warning', () => {
+    expect(assessDrive(loopDrive(), ctx({ allowLoop: true }))).toEqual({
+      status: 'eligible',
+      reasons: [],
+    });
+  });
+
+  it('still refuses a loop device the system runs from', () => {
+    const v = assessDrive(loopDrive({ mountpoints: ['/nix/store'] }), ctx({ allowLoop: true }));
+    expect(v.reasons.map((r) => r.code)).toEqual(['DRIVE_SYSTEM']);
+  });
+});
+
+describe('policy helpers', () => {
+  it('knows system mount points and nothing else', () => {
+    for (const p of [
+      '/',
+      '/boot',
+      '/boot/efi',
+      '/boot/firmware',
+      '/nix',
+      '/nix/store',
+      '/usr',
+      '/var',
+      '/home',
+      'C:\\',
+      '/iso',
+    ]) {
+      expect(isProtectedMount(p), p).toBe(true);
+    }
+    for (const p of [
+      '/run/media/alice/STICK',
+      '/media/usb',
+      '/mnt',
+      '/home/alice/mnt',
+      'E:\\',
+      '/Volumes/KINGSTON',
+    ]) {
+      expect(isProtectedMount(p), p).toBe(false);
+    }
+  });
+
+  it('knows virtual device names', () => {
+    for (const d of [
+      '/dev/zram0',
+      '/dev/ram0',
+      '/dev/dm-3',
+      '/dev/md127',
+      '/dev/mapper/root',
+      '/dev/nbd0',
+    ]) {
+      expect(isVirtualDeviceName(d), d).toBe(true);
+    }
+    for (const d of ['/dev/sda', '/dev/nvme0n1', '/dev/mmcblk0', '/dev/loop0', '/dev/disk4']) {
+      expect(isVirtualDeviceName(d), d).toBe(false);
+    }
+  });
+
+  it('compares device names the way each OS spells them', () => {
+    expect(sameDevice('/dev/rdisk4', '/dev/disk4')).toBe(true);
+    expect(sameDevice('\\\\.\\PHYSICALDRIVE1', '\\\\.\\PhysicalDrive1')).toBe(true);
+    expect(sameDevice('/dev/sda', '/dev/sdb')).toBe(false);
+  });
+});

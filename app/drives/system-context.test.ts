@@ -1,0 +1,152 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ZflashError } from '../errors.js';
+import { devNumberOf, diskChain, parseMountinfo, parseSwaps } from './linux-block.js';
+import { attachLoop, sh, type LoopDevice } from './loop-device.fixtures.js';
+import { scanDrives } from './scanner.js';
+import { readSystemContext } from './system-context.js';
+import type { AssessedDrive } from './types.js';
+
+const codes = (a: AssessedDrive | undefined): string[] =>
+  a?.verdict.reasons.map((r) => r.code) ?? ['<missing>'];
+
+describe('kernel table parsing', () => {
+  it('parses mountinfo, optional fields and octal escapes included', () => {
+    const text = [
+      '27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw',
+      '90 27 0:45 /@home /home rw master:2 - btrfs /dev/nvme0n1p2 rw,subvol=/@home',
+      '91 27 7:3 / /mnt/my\\040stick rw - ext4 /dev/loop3p1 rw',
+      'garbage',
+    ].join('\n');
+    expect(parseMountinfo(text)).toEqual([
+      { devNumber: '254:0', target: '/', fstype: 'ext4', source: '/dev/vda' },
+      { devNumber: '0:45', target: '/home', fstype: 'btrfs', source: '/dev/nvme0n1p2' },
+      { devNumber: '7:3', target: '/mnt/my stick', fstype: 'ext4', source: '/dev/loop3p1' },
+    ]);
+  });
+
+  it('parses /proc/swaps', () => {
+    const text =
+      'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n' +
+      '/dev/nvme0n1p3                          partition\t16777212\t0\t\t-2\n' +
+      '/swap\\040file                              file\t\t1048572\t\t0\t\t-3\n';
+    expect(parseSwaps(text)).toEqual([
+      { source: '/dev/nvme0n1p3', type: 'partition' },
+      { source: '/swap file', type: 'file' },
+    ]);
+    expect(parseSwaps('Filename\tType\tSize\tUsed\tPriority\n')).toEqual([]);
+  });
+
+  it('splits glibc dev_t numbers, large minors included', () => {
+    expect(devNumberOf(0xfe00n)).toBe('254:0');
+    expect(devNumberOf(0x0703n)).toBe('7:3');
+    expect(devNumberOf((259n << 8n) | 1n)).toBe('259:1');
+    // minor 300 needs the high minor bits: (300 & 0xff) | ((300 & ~0xff) << 12)
+    expect(devNumberOf((8n << 8n) | (300n & 0xffn) | ((300n & ~0xffn) << 12n))).toBe('8:300');
+  });
+});
+
+describe('readSystemContext and scanDrives on this machine', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'zflash-ctx-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reads the kernel tables: / is on /dev/vda', async () => {
+    const ctx = await readSystemContext();
+    expect(ctx.source).toBe('procfs');
+    expect(ctx.uses).toContainEqual({
+      kind: 'mount',
+      disk: '/dev/vda',
+      source: '/dev/vda',
+      target: '/',
+    });
+    expect(ctx.uses.some((u) => u.kind === 'app' && u.disk === '/dev/vda')).toBe(true);
+  });
+
+  it('refuses /dev/vda as the system drive and /dev/zram0 as virtual (real drivelist)', async () => {
+    const scan = await scanDrives();
+    const vda = scan.find((a) => a.drive.device === '/dev/vda');
+    const zram = scan.find((a) => a.drive.device === '/dev/zram0');
+    expect(vda?.verdict.status).toBe('refused');
+    expect(codes(vda)).toContain('DRIVE_SYSTEM');
+    expect(codes(vda)).toContain('DRIVE_HOLDS_APP');
+    expect(zram?.verdict.status).toBe('refused');
+    expect(codes(zram)).toContain('DRIVE_VIRTUAL');
+  });
+
+  it('knows the image in a temp folder is on /dev/vda and takes its size from it', async () => {
+    const image = join(dir, 'nixos.iso');
+    await writeFile(image, Buffer.alloc(4096));
+    const ctx = await readSystemContext({ imagePath: image });
+    expect(ctx.imageSize).toBe(4096);
+    expect(ctx.uses).toContainEqual({ kind: 'image', disk: '/dev/vda', path: image });
+    const scan = await scanDrives({ imagePath: image });
+    expect(codes(scan.find((a) => a.drive.device === '/dev/vda'))).toContain('DRIVE_HOLDS_IMAGE');
+  });
+
+  it('reports a missing image as an input error with a hint', async () => {
+    const err = await readSystemContext({ imagePath: join(dir, 'missing.iso') }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ZflashError);
+    expect(err).toMatchObject({ code: 'ZFLASH_IMAGE_NOT_FOUND', kind: 'input' });
+  });
+});
+
+describe('mapping a mounted partition to its whole disk (real partitioned loop device)', () => {
+  let dir: string;
+  let loop: LoopDevice | undefined;
+  let mountDir: string;
+  let mounted = false;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'zflash-part-'));
+    mountDir = join(dir, 'mnt');
+    await mkdir(mountDir);
+    loop = await attachLoop(dir, 32 * 1024 * 1024, { partitions: true });
+    await sh('sfdisk', ['--quiet', loop.path], 'label: dos\n,,83\n');
+    // -P at attach saw an empty table; tell the kernel about the new partition.
+    await sh('partx', ['-u', loop.path]).catch(() => sh('partx', ['-a', loop!.path]));
+    await sh('mkfs.ext4', ['-q', '-F', `${loop.path}p1`]);
+    await sh('mount', [`${loop.path}p1`, mountDir]);
+    mounted = true;
+  });
+
+  afterAll(async () => {
+    try {
+      if (mounted) await sh('umount', [mountDir]);
+    } finally {
+      await loop?.detach();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('walks loopNp1 up to loopN through sysfs', async () => {
+    const name = loop!.path.slice('/dev/'.length);
+    expect(await diskChain(`${name}p1`)).toEqual([`${name}p1`, name]);
+  });
+
+  it('sees the mount and an image stored on it as uses of the whole loop device', async () => {
+    const image = join(mountDir, 'nixos.iso');
+    await writeFile(image, Buffer.alloc(1024));
+    const ctx = await readSystemContext({ imagePath: image, env: { ZFLASH_ALLOW_LOOP: '1' } });
+    expect(ctx.uses).toContainEqual({
+      kind: 'mount',
+      disk: loop!.path,
+      source: `${loop!.path}p1`,
+      target: mountDir,
+    });
+    expect(ctx.uses).toContainEqual({ kind: 'image', disk: loop!.path, path: image });
+
+    const scan = await scanDrives({ imagePath: image, env: { ZFLASH_ALLOW_LOOP: '1' } });
+    const mine = scan.find((a) => a.drive.device === loop!.path);
+    expect(mine?.drive.mountpoints).toEqual([mountDir]);
+    expect(codes(mine)).toEqual(['DRIVE_HOLDS_IMAGE']);
+  });
+});
