@@ -13,7 +13,10 @@ export default tseslint.config(
   {
     languageOptions: { globals: { ...globals.node } },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'off',
     },
@@ -25,8 +28,14 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['electron', 'electron/*'], message: 'app/ is the engine: it never imports Electron.' },
-            { group: ['**/main/**', '**/renderer/**'], message: 'app/ must not depend on main/ or renderer/.' },
+            {
+              group: ['electron', 'electron/*'],
+              message: 'app/ is the engine: it never imports Electron.',
+            },
+            {
+              group: ['**/main/**', '**/renderer/**'],
+              message: 'app/ must not depend on main/ or renderer/.',
+            },
           ],
         },
       ],
@@ -42,7 +51,10 @@ export default tseslint.config(
           paths: ['electron'],
           patterns: [
             { group: nodeBuiltins, message: 'renderer/ runs sandboxed: no Node modules.' },
-            { group: ['**/app/**', '**/main/**'], message: 'renderer/ talks to the engine only through window.zflash.' },
+            {
+              group: ['**/app/**', '**/main/**'],
+              message: 'renderer/ talks to the engine only through window.zflash.',
+            },
           ],
         },
       ],

@@ -86,7 +86,12 @@ export const ioError = (
 ): ZflashError => new ZflashError('io', code, message, hint, details);
 
 export const cancelledError = (message = 'The operation was cancelled.'): ZflashError =>
-  new ZflashError('cancelled', 'ZFLASH_CANCELLED', message, 'Nothing was finished; start again when ready.');
+  new ZflashError(
+    'cancelled',
+    'ZFLASH_CANCELLED',
+    message,
+    'Nothing was finished; start again when ready.',
+  );
 
 /** Turns anything thrown into a ZflashError; unknown errors are reported as bugs, not hidden. */
 export function toZflashError(err: unknown): ZflashError {

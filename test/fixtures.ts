@@ -3,7 +3,17 @@
  * judges (mtools, fsck.fat) and loop block devices. Shared by every test that needs media.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, openSync, readSync, closeSync, statSync } from 'node:fs';
+import {
+  mkdtempSync,
+  rmSync,
+  writeFileSync,
+  mkdirSync,
+  readFileSync,
+  openSync,
+  readSync,
+  closeSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
@@ -11,11 +21,17 @@ import { randomBytes, createHash } from 'node:crypto';
 export const ISOHDPFX = '/usr/lib/ISOLINUX/isohdpfx.bin';
 const MiB = 1024 * 1024;
 
-export function run(cmd: string, args: readonly string[], opts: { input?: string | Buffer } = {}): string {
+export function run(
+  cmd: string,
+  args: readonly string[],
+  opts: { input?: string | Buffer } = {},
+): string {
   const r = spawnSync(cmd, args, { input: opts.input, maxBuffer: 64 * MiB });
   if (r.error) throw r.error;
   if (r.status !== 0) {
-    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr?.toString()}${r.stdout?.toString()}`);
+    throw new Error(
+      `${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr?.toString()}${r.stdout?.toString()}`,
+    );
   }
   return r.stdout.toString();
 }
@@ -53,7 +69,8 @@ export function buildEsp(path: string, spec: EspSpec = {}): string {
       const local = join(work, p.replaceAll('/', '__'));
       writeFileSync(local, content);
     }
-    for (const d of [...dirs].sort((a, b) => a.length - b.length)) run('mmd', ['-i', path, `::/${d}`]);
+    for (const d of [...dirs].sort((a, b) => a.length - b.length))
+      run('mmd', ['-i', path, `::/${d}`]);
     for (const p of Object.keys(spec.files ?? {})) {
       run('mcopy', ['-i', path, join(work, p.replaceAll('/', '__')), `::/${p}`]);
     }
@@ -67,7 +84,8 @@ export function buildEsp(path: string, spec: EspSpec = {}): string {
 export function nixosEspFiles(efiBytes = 1_200_000): Record<string, Buffer | string> {
   return {
     'EFI/BOOT/BOOTX64.EFI': randomBytes(efiBytes),
-    'EFI/BOOT/grub.cfg': 'search --set=root --file /EFI/nixos-installer-image\nconfigfile /EFI/BOOT/grub.cfg\n',
+    'EFI/BOOT/grub.cfg':
+      'search --set=root --file /EFI/nixos-installer-image\nconfigfile /EFI/BOOT/grub.cfg\n',
     'EFI/nixos-installer-image': '',
   };
 }
@@ -103,9 +121,21 @@ export function buildNixosIso(path: string, spec: IsoSpec = {}): string {
     }
     writeFileSync(join(work, 'version.txt'), 'nixos-25.11-zeta-test\n');
     run('xorriso', [
-      '-as', 'mkisofs', '-o', path, '-R', '-J', '-V', 'nixos-minimal-25.11-x86_64',
-      '-isohybrid-mbr', ISOHDPFX,
-      '-eltorito-alt-boot', '-e', 'boot/efi.img', '-no-emul-boot', '-isohybrid-gpt-basdat',
+      '-as',
+      'mkisofs',
+      '-o',
+      path,
+      '-R',
+      '-J',
+      '-V',
+      'nixos-minimal-25.11-x86_64',
+      '-isohybrid-mbr',
+      ISOHDPFX,
+      '-eltorito-alt-boot',
+      '-e',
+      'boot/efi.img',
+      '-no-emul-boot',
+      '-isohybrid-gpt-basdat',
       work,
     ]);
   } finally {
@@ -115,16 +145,42 @@ export function buildNixosIso(path: string, spec: IsoSpec = {}): string {
 }
 
 /** A GPT disk (sgdisk) whose first partition is an ESP of the given FAT type, then a Linux partition. */
-export function buildGptDisk(path: string, opts: { fat?: FatBits; espMiB?: number; diskMiB?: number; files?: EspSpec['files'] } = {}): { path: string; espOffset: number; espSize: number } {
+export function buildGptDisk(
+  path: string,
+  opts: { fat?: FatBits; espMiB?: number; diskMiB?: number; files?: EspSpec['files'] } = {},
+): { path: string; espOffset: number; espSize: number } {
   const fat = opts.fat ?? 32;
   const espMiB = opts.espMiB ?? (fat === 32 ? 40 : 16);
   const diskMiB = opts.diskMiB ?? espMiB + 4;
   writeFileSync(path, '');
   execFileSync('truncate', ['-s', `${diskMiB}M`, path]);
-  run('sgdisk', ['-n', `1:2048:+${espMiB}M`, '-t', '1:ef00', '-c', '1:ESP', '-n', '2:0:0', '-t', '2:8300', path]);
+  run('sgdisk', [
+    '-n',
+    `1:2048:+${espMiB}M`,
+    '-t',
+    '1:ef00',
+    '-c',
+    '1:ESP',
+    '-n',
+    '2:0:0',
+    '-t',
+    '2:8300',
+    path,
+  ]);
   const esp = `${path}.esp`;
-  buildEsp(esp, { fat, sizeKiB: espMiB * 1024, files: opts.files ?? { 'EFI/BOOT/BOOTX64.EFI': randomBytes(300_000) } });
-  run('dd', [`if=${esp}`, `of=${path}`, 'bs=1M', `seek=${(2048 * 512) / MiB}`, 'conv=notrunc', 'status=none']);
+  buildEsp(esp, {
+    fat,
+    sizeKiB: espMiB * 1024,
+    files: opts.files ?? { 'EFI/BOOT/BOOTX64.EFI': randomBytes(300_000) },
+  });
+  run('dd', [
+    `if=${esp}`,
+    `of=${path}`,
+    'bs=1M',
+    `seek=${(2048 * 512) / MiB}`,
+    'conv=notrunc',
+    'status=none',
+  ]);
   rmSync(esp);
   return { path, espOffset: 2048 * 512, espSize: espMiB * MiB };
 }
@@ -132,10 +188,15 @@ export function buildGptDisk(path: string, opts: { fat?: FatBits; espMiB?: numbe
 /** The ESP's byte offset as sfdisk (an independent parser) reports it. */
 export function espOffsetBySfdisk(image: string): { offset: number; size: number } {
   const j = JSON.parse(run('sfdisk', ['--json', image])) as {
-    partitiontable: { sectorsize?: number; partitions: { start: number; size: number; type: string }[] };
+    partitiontable: {
+      sectorsize?: number;
+      partitions: { start: number; size: number; type: string }[];
+    };
   };
   const ss = j.partitiontable.sectorsize ?? 512;
-  const p = j.partitiontable.partitions.find((x) => ['ef', 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B'].includes(x.type));
+  const p = j.partitiontable.partitions.find((x) =>
+    ['ef', 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B'].includes(x.type),
+  );
   if (!p) throw new Error(`sfdisk finds no ESP in ${image}`);
   return { offset: p.start * ss, size: p.size * ss };
 }
@@ -167,7 +228,9 @@ export function fsckClean(fatImage: string): string {
   const out = `${r.stdout.toString()}${r.stderr.toString()}`;
   const remarks = out
     .split('\n')
-    .filter((l) => l.trim() && !/^fsck\.fat \d/.test(l) && !/: \d+ files, \d+\/\d+ clusters$/.test(l));
+    .filter(
+      (l) => l.trim() && !/^fsck\.fat \d/.test(l) && !/: \d+ files, \d+\/\d+ clusters$/.test(l),
+    );
   if (r.status !== 0 || remarks.length > 0) {
     throw new Error(`fsck.fat -n is not clean (exit ${r.status}):\n${out}`);
   }
@@ -196,7 +259,11 @@ export function fileSha256(path: string): string {
 
 /** Every byte of `a` and `b` outside [start, end) is equal. */
 export function equalOutside(a: Buffer, b: Buffer, start: number, end: number): boolean {
-  return a.length === b.length && a.subarray(0, start).equals(b.subarray(0, start)) && a.subarray(end).equals(b.subarray(end));
+  return (
+    a.length === b.length &&
+    a.subarray(0, start).equals(b.subarray(0, start)) &&
+    a.subarray(end).equals(b.subarray(end))
+  );
 }
 
 export interface Loop {
@@ -204,27 +271,27 @@ export interface Loop {
   detach(): void;
 }
 
-const attached = new Set<string>();
-
-/** A loop block device over `file`, made by this test; detach() (or detachAll) removes it. */
+/** A loop block device over `file`, made by this test; detach() removes it (idempotent). */
 export function attachLoop(file: string, opts: { readOnly?: boolean } = {}): Loop {
   const device = run('losetup', ['-f', '--show', ...(opts.readOnly ? ['-r'] : []), file]).trim();
-  attached.add(device);
+  let attached = true;
   return {
     device,
     detach() {
-      if (!attached.has(device)) return;
-      attached.delete(device);
-      // Only ever detach the device this test attached, and only if it still backs our file.
+      if (!attached) return;
+      attached = false;
+      // Only ever detach the device this test attached, and only while it still backs our file
+      // (the kernel may have handed the same /dev/loopN to someone else since).
       const back = spawnSync('losetup', ['-n', '-O', 'BACK-FILE', device]).stdout.toString().trim();
-      if (back === file || back.endsWith(file)) spawnSync('losetup', ['-d', device]);
+      if (back.replace(/ \(deleted\)$/, '') === file) run('losetup', ['-d', device]);
     },
   };
 }
 
 /** Loop tests never skip silently: without root they fail and say why. */
 export function requireLoop(): void {
-  if (process.getuid?.() !== 0) throw new Error('these tests attach loop devices and must run as root');
+  if (process.getuid?.() !== 0)
+    throw new Error('these tests attach loop devices and must run as root');
 }
 
 export const fileSize = (p: string): number => statSync(p).size;

@@ -7,7 +7,8 @@ import { constants as fsc } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { ZflashError, targetError, ioError } from '../errors.js';
+import type { ZflashError} from '../errors.js';
+import { targetError, ioError } from '../errors.js';
 
 export interface ByteDevice {
   /** Size in bytes of everything addressable. */

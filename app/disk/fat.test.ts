@@ -3,16 +3,28 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FatVolume } from './fat.js';
 import { MemoryDevice, OverlayDevice } from './device.js';
-import { buildEsp, fsckClean, mdirNames, mtype, tempDir, run, type FatBits } from '../../test/fixtures.js';
+import {
+  buildEsp,
+  fsckClean,
+  mdirNames,
+  mtype,
+  tempDir,
+  run,
+  type FatBits,
+} from '../../test/fixtures.js';
 
 const tmp = tempDir();
 afterAll(() => tmp.cleanup());
 
-const KEYS = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ0ZXN0a2V5dGVzdGtleXRlc3RrZXl0ZXN0a2V5 op@laptop\n';
+const KEYS =
+  'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ0ZXN0a2V5dGVzdGtleXRlc3RrZXl0ZXN0a2V5 op@laptop\n';
 const payload = (host: string) => [
   { name: 'zeta-authorized-keys.pub', data: Buffer.from(KEYS) },
   { name: 'zeta-hostname.txt', data: Buffer.from(`${host}\n`) },
-  { name: 'zeta-node.json', data: Buffer.from(JSON.stringify({ schema: 1, hostname: host, pad: 'x'.repeat(5000) })) },
+  {
+    name: 'zeta-node.json',
+    data: Buffer.from(JSON.stringify({ schema: 1, hostname: host, pad: 'x'.repeat(5000) })),
+  },
 ];
 
 async function openImage(path: string) {
@@ -35,7 +47,12 @@ describe.each<FatBits>([12, 16, 32])('FAT%i', (bits) => {
     expect(vol.serial).toBe('1234-5678');
     expect((await vol.readFile('readme.txt'))?.toString()).toBe('keep me\n');
     expect(await vol.readFile('missing.txt')).toBeNull();
-    expect(vol.listRoot().map((e) => e.name).sort()).toEqual(['EFI', 'readme.txt']);
+    expect(
+      vol
+        .listRoot()
+        .map((e) => e.name)
+        .sort(),
+    ).toEqual(['EFI', 'readme.txt']);
     // minfo/mdir agree on free space: "N bytes free".
     const mdir = run('mdir', ['-i', img, '::/']);
     const free = Number(/([\d ]+) bytes free/.exec(mdir)?.[1]?.replace(/ /g, ''));
@@ -50,14 +67,22 @@ describe.each<FatBits>([12, 16, 32])('FAT%i', (bits) => {
     writeFileSync(img, dev.buffer);
     fsckClean(img);
     expect(mdirNames(img, 0).sort()).toEqual(
-      ['EFI', 'readme.txt', 'zeta-authorized-keys.pub', 'zeta-hostname.txt', 'zeta-node.json'].sort(),
+      [
+        'EFI',
+        'readme.txt',
+        'zeta-authorized-keys.pub',
+        'zeta-hostname.txt',
+        'zeta-node.json',
+      ].sort(),
     );
     expect(mtype(img, 0, 'zeta-authorized-keys.pub')).toBe(KEYS);
     expect(mtype(img, 0, 'zeta-hostname.txt')).toBe('node-1\n');
     expect(run('mtype', ['-i', img, '::/EFI/BOOT/BOOTX64.EFI']).length).toBeGreaterThan(0);
     expect(readFileSync(img).subarray(0, 512).equals(before.subarray(0, 512))).toBe(true);
     // Both FAT copies identical (what "FATs differ" would flag) — checked directly too.
-    expect(await (await FatVolume.open(new MemoryDevice(readFileSync(img)))).fatsIdentical()).toBe(true);
+    expect(await (await FatVolume.open(new MemoryDevice(readFileSync(img)))).fatsIdentical()).toBe(
+      true,
+    );
   });
 
   it('replaces the payload on re-inject without growing or touching other files', async () => {
@@ -73,11 +98,16 @@ describe.each<FatBits>([12, 16, 32])('FAT%i', (bits) => {
     expect(vol.freeBytes).toBe(freeAfterFirst);
     expect(mtype(img, 0, 'readme.txt')).toBe('keep me\n');
     const reopened = await FatVolume.open(new MemoryDevice(readFileSync(img)));
-    expect((await reopened.readFile('zeta-node.json'))?.toString()).toContain('"hostname":"node-2"');
+    expect((await reopened.readFile('zeta-node.json'))?.toString()).toContain(
+      '"hostname":"node-2"',
+    );
   });
 
   it('replaces a file that mcopy wrote (8.3 alias and LFN made by another tool)', async () => {
-    const img = buildEsp(`${tmp.path}/mc${bits}.img`, { fat: bits, files: { ...files, 'zeta-hostname.txt': 'old-name\n' } });
+    const img = buildEsp(`${tmp.path}/mc${bits}.img`, {
+      fat: bits,
+      files: { ...files, 'zeta-hostname.txt': 'old-name\n' },
+    });
     const { dev, vol } = await openImage(img);
     await vol.writeRootFiles(payload('fresh'));
     writeFileSync(img, dev.buffer);
@@ -89,12 +119,18 @@ describe.each<FatBits>([12, 16, 32])('FAT%i', (bits) => {
 
 describe('refusals leave the filesystem untouched', () => {
   it('refuses when the data does not fit, before writing anything', async () => {
-    const img = buildEsp(`${tmp.path}/full.img`, { fat: 12, sizeKiB: 1024, files: { 'big.bin': randomBytes(950_000) } });
+    const img = buildEsp(`${tmp.path}/full.img`, {
+      fat: 12,
+      sizeKiB: 1024,
+      files: { 'big.bin': randomBytes(950_000) },
+    });
     const original = readFileSync(img);
     const base = new MemoryDevice(Buffer.from(original));
     const overlay = new OverlayDevice(base);
     const vol = await FatVolume.open(overlay);
-    await expect(vol.writeRootFiles([{ name: 'zeta-node.json', data: randomBytes(200_000) }])).rejects.toMatchObject({
+    await expect(
+      vol.writeRootFiles([{ name: 'zeta-node.json', data: randomBytes(200_000) }]),
+    ).rejects.toMatchObject({
       code: 'ZFLASH_ESP_FULL',
       kind: 'target',
     });
@@ -105,19 +141,35 @@ describe('refusals leave the filesystem untouched', () => {
   it('refuses when a FAT12 root directory has no slots left', async () => {
     const img = `${tmp.path}/rootfull.img`;
     // mkfs.vfat -r 16: a root of 16 entries, filled with 15 short names + the label.
-    run('mkfs.vfat', ['--invariant', '-i', '12345678', '-n', 'EFIBOOT', '-r', '16', '-C', img, '1024']);
+    run('mkfs.vfat', [
+      '--invariant',
+      '-i',
+      '12345678',
+      '-n',
+      'EFIBOOT',
+      '-r',
+      '16',
+      '-C',
+      img,
+      '1024',
+    ]);
     for (let i = 0; i < 14; i++) {
       writeFileSync(`${tmp.path}/F${i}.TXT`, 'x');
       run('mcopy', ['-i', img, `${tmp.path}/F${i}.TXT`, `::/F${i}.TXT`]);
     }
     const overlay = new OverlayDevice(new MemoryDevice(readFileSync(img)));
     const vol = await FatVolume.open(overlay);
-    await expect(vol.writeRootFiles(payload('n'))).rejects.toMatchObject({ code: 'ZFLASH_ESP_ROOT_FULL' });
+    await expect(vol.writeRootFiles(payload('n'))).rejects.toMatchObject({
+      code: 'ZFLASH_ESP_ROOT_FULL',
+    });
     expect(overlay.extents()).toHaveLength(0);
   });
 
   it('reports a cluster chain that loops as a damaged ESP', async () => {
-    const img = buildEsp(`${tmp.path}/loop.img`, { fat: 12, files: { 'a.bin': randomBytes(10_000) } });
+    const img = buildEsp(`${tmp.path}/loop.img`, {
+      fat: 12,
+      files: { 'a.bin': randomBytes(10_000) },
+    });
     const buf = readFileSync(img);
     const vol0 = await FatVolume.open(new MemoryDevice(Buffer.from(buf)));
     const first = vol0.findInRoot('a.bin')?.firstCluster ?? 0;
@@ -130,7 +182,10 @@ describe('refusals leave the filesystem untouched', () => {
   });
 
   it('makes differing FAT copies identical again (a stick written by the fatfs package)', async () => {
-    const img = buildEsp(`${tmp.path}/differ.img`, { fat: 12, files: { 'a.bin': randomBytes(10_000) } });
+    const img = buildEsp(`${tmp.path}/differ.img`, {
+      fat: 12,
+      files: { 'a.bin': randomBytes(10_000) },
+    });
     const buf = readFileSync(img);
     const vol0 = await FatVolume.open(new MemoryDevice(Buffer.from(buf)));
     const g = vol0.geometry;

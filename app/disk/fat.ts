@@ -95,7 +95,10 @@ export function parseGeometry(bs: Buffer, partitionSize: number): FatGeometry {
   const rootDirSectors = Math.ceil((rootEntries * SLOT) / bytesPerSector);
   const firstDataSector = reservedSectors + numFats * sectorsPerFat + rootDirSectors;
   if (sectorsPerFat === 0 || totalSectors <= firstDataSector) {
-    throw corrupt('its boot sector describes an impossible layout.', { sectorsPerFat, totalSectors });
+    throw corrupt('its boot sector describes an impossible layout.', {
+      sectorsPerFat,
+      totalSectors,
+    });
   }
   const clusterCount = Math.floor((totalSectors - firstDataSector) / sectorsPerCluster);
   // The FAT type follows from the cluster count alone (Microsoft's FAT specification).
@@ -194,13 +197,18 @@ function shortNameDisplay(raw: Buffer, ntRes: number): string {
 }
 
 const SFN_INVALID = /[^A-Z0-9!#$%&'()@^_`{}~\-\u0080-\u00ff]/g;
+// Control characters are exactly what a long file name may not hold.
+// eslint-disable-next-line no-control-regex
 const LFN_INVALID = /[\\/:*?"<>|\u0000-\u001f]/;
 
 /** `name` is stored as a plain upper-case 8.3 entry with no long name only if it already is one. */
 function isPlainShortName(name: string): boolean {
   const m = /^([^.]{1,8})(?:\.([^.]{1,3}))?$/.exec(name);
   if (!m) return false;
-  return (m[1] ?? '').replace(SFN_INVALID, '') === m[1] && (m[2] ?? '').replace(SFN_INVALID, '') === (m[2] ?? '');
+  return (
+    (m[1] ?? '').replace(SFN_INVALID, '') === m[1] &&
+    (m[2] ?? '').replace(SFN_INVALID, '') === (m[2] ?? '')
+  );
 }
 
 function encodeShort(base: string, ext: string): Buffer {
@@ -250,7 +258,10 @@ export class FatVolume {
     if (dev.size < 512) throw corrupt('the partition is too small to hold a boot sector.');
     const bs = await dev.read(0, 512);
     const g = parseGeometry(bs, dev.size);
-    const fatBytes = await dev.read(g.reservedSectors * g.bytesPerSector, g.sectorsPerFat * g.bytesPerSector);
+    const fatBytes = await dev.read(
+      g.reservedSectors * g.bytesPerSector,
+      g.sectorsPerFat * g.bytesPerSector,
+    );
     const fat = new FatTable(g.fatType, fatBytes);
     const vol = new FatVolume(dev, g, bs, fat, Buffer.alloc(0), []);
     if (g.fatType === 32) {
@@ -301,7 +312,10 @@ export class FatVolume {
     const g = this.geometry;
     const len = g.sectorsPerFat * g.bytesPerSector;
     for (let i = 1; i < g.numFats; i++) {
-      const copy = await this.dev.read((g.reservedSectors + i * g.sectorsPerFat) * g.bytesPerSector, len);
+      const copy = await this.dev.read(
+        (g.reservedSectors + i * g.sectorsPerFat) * g.bytesPerSector,
+        len,
+      );
       if (!copy.equals(this.fat.bytes)) return false;
     }
     return true;
@@ -312,9 +326,11 @@ export class FatVolume {
     const max = this.geometry.clusterCount + 1;
     let c = first;
     while (true) {
-      if (c < 2 || c > max) throw corrupt(`a cluster chain points to cluster ${c}, outside 2..${max}.`, { cluster: c });
+      if (c < 2 || c > max)
+        throw corrupt(`a cluster chain points to cluster ${c}, outside 2..${max}.`, { cluster: c });
       out.push(c);
-      if (out.length > this.geometry.clusterCount) throw corrupt('a cluster chain loops.', { first });
+      if (out.length > this.geometry.clusterCount)
+        throw corrupt('a cluster chain loops.', { first });
       const next = fat.get(c);
       if (fat.isEnd(next)) return out;
       if (next === 0) throw corrupt(`a cluster chain runs into free cluster ${c}.`, { cluster: c });
@@ -330,7 +346,7 @@ export class FatVolume {
     const size = this.geometry.clusterSize;
     const out = Buffer.alloc(clusters.length * size);
     // Coalesce runs of consecutive clusters into one read each.
-    for (let i = 0; i < clusters.length; ) {
+    for (let i = 0; i < clusters.length;) {
       let j = i + 1;
       while (j < clusters.length && clusters[j] === (clusters[j - 1] ?? 0) + 1) j++;
       const first = clusters[i] ?? 2;
@@ -363,12 +379,15 @@ export class FatVolume {
           lfnParts = [];
           lfnStart = i;
           lfnSum = e[13] ?? -1;
-          lfnExpect = ord;
         } else if (ord !== lfnExpect || e[13] !== lfnSum) {
           lfnParts = [];
           continue;
         }
-        const chars = Buffer.concat([e.subarray(1, 11), e.subarray(14, 26), e.subarray(28, 32)]).toString('utf16le');
+        const chars = Buffer.concat([
+          e.subarray(1, 11),
+          e.subarray(14, 26),
+          e.subarray(28, 32),
+        ]).toString('utf16le');
         lfnParts[ord - 1] = chars;
         lfnExpect = ord - 1;
         continue;
@@ -387,7 +406,8 @@ export class FatVolume {
         slot = lfnStart;
       }
       lfnParts = [];
-      const firstCluster = (this.fatType === 32 ? e.readUInt16LE(20) * 0x10000 : 0) + e.readUInt16LE(26);
+      const firstCluster =
+        (this.fatType === 32 ? e.readUInt16LE(20) * 0x10000 : 0) + e.readUInt16LE(26);
       out.push({
         name,
         shortName: shortRaw.toString('latin1'),
@@ -428,18 +448,31 @@ export class FatVolume {
     const now = options.now ?? new Date();
     const names = new Set<string>();
     for (const f of files) {
-      if (!f.name || f.name.length > 255 || LFN_INVALID.test(f.name) || /^[. ]|[. ]$/.test(f.name)) {
-        throw targetError('ZFLASH_FAT_BAD_NAME', `"${f.name}" cannot be a FAT file name.`, 'This is a bug in Zeta Flash; report it.');
+      if (
+        !f.name ||
+        f.name.length > 255 ||
+        LFN_INVALID.test(f.name) ||
+        /^[. ]|[. ]$/.test(f.name)
+      ) {
+        throw targetError(
+          'ZFLASH_FAT_BAD_NAME',
+          `"${f.name}" cannot be a FAT file name.`,
+          'This is a bug in Zeta Flash; report it.',
+        );
       }
       if (names.has(f.name.toLowerCase())) {
-        throw targetError('ZFLASH_FAT_BAD_NAME', `"${f.name}" is listed twice.`, 'This is a bug in Zeta Flash; report it.');
+        throw targetError(
+          'ZFLASH_FAT_BAD_NAME',
+          `"${f.name}" is listed twice.`,
+          'This is a bug in Zeta Flash; report it.',
+        );
       }
       names.add(f.name.toLowerCase());
     }
 
     const fat = this.fat.clone();
     let root = Buffer.from(this.root);
-    let rootClusters = [...this.rootClusters];
+    const rootClusters = [...this.rootClusters];
     const existing = this.listRoot(root);
 
     // 1. Remove the entries being replaced and free their clusters (in the copies).
@@ -481,7 +514,10 @@ export class FatVolume {
       }
       return -1;
     };
-    const neededBytes = files.reduce((n, f) => n + Math.ceil(f.data.length / g.clusterSize) * g.clusterSize, 0);
+    const neededBytes = files.reduce(
+      (n, f) => n + Math.ceil(f.data.length / g.clusterSize) * g.clusterSize,
+      0,
+    );
     const noSpace = () =>
       targetError(
         'ZFLASH_ESP_FULL',
@@ -534,7 +570,11 @@ export class FatVolume {
 
       // Directory entries.
       const short = plain
-        ? encodeShort(...(f.name.includes('.') ? (f.name.split('.') as [string, string]) : ([f.name, ''] as [string, string])))
+        ? encodeShort(
+            ...(f.name.includes('.')
+              ? (f.name.split('.') as [string, string])
+              : ([f.name, ''] as [string, string])),
+          )
         : makeShortAlias(f.name, taken);
       taken.add(short.toString('latin1'));
       const sfn = Buffer.alloc(SLOT);
@@ -607,16 +647,24 @@ export class FatVolume {
   }
 
   /** Writes the sectors of `next` that differ from `prev` (all of them when prev is null). */
-  private async writeChangedSectors(base: number, prev: Buffer | null, next: Buffer): Promise<void> {
+  private async writeChangedSectors(
+    base: number,
+    prev: Buffer | null,
+    next: Buffer,
+  ): Promise<void> {
     const bps = this.geometry.bytesPerSector;
     const ref = prev;
-    for (let off = 0; off < next.length; ) {
+    for (let off = 0; off < next.length;) {
       if (ref && next.subarray(off, off + bps).equals(ref.subarray(off, off + bps))) {
         off += bps;
         continue;
       }
       let end = off + bps;
-      while (end < next.length && !(ref && next.subarray(end, end + bps).equals(ref.subarray(end, end + bps)))) end += bps;
+      while (
+        end < next.length &&
+        !(ref && next.subarray(end, end + bps).equals(ref.subarray(end, end + bps)))
+      )
+        end += bps;
       await this.dev.write(base + off, next.subarray(off, Math.min(end, next.length)));
       off = end;
     }

@@ -105,10 +105,7 @@ async function readGpt(dev: ByteDevice): Promise<GptEntry[]> {
     const first = Number(e.readBigUInt64LE(32));
     const last = Number(e.readBigUInt64LE(40));
     if (last < first) continue;
-    const name = e
-      .subarray(56, 128)
-      .toString('utf16le')
-      .replace(/\0.*$/s, '');
+    const name = e.subarray(56, 128).toString('utf16le').replace(/\0.*$/s, '');
     out.push({
       number: i + 1,
       typeGuid,
@@ -169,7 +166,8 @@ export async function readPartitionTable(dev: ByteDevice): Promise<PartitionTabl
 export function findEsp(table: PartitionTable, deviceSize: number): EspLocation {
   const candidates: EspLocation[] = [];
   for (const e of table.mbr) {
-    if (e.type === ESP_MBR_TYPE) candidates.push({ partition: e.number, source: 'mbr', offset: e.start, size: e.size });
+    if (e.type === ESP_MBR_TYPE)
+      candidates.push({ partition: e.number, source: 'mbr', offset: e.start, size: e.size });
   }
   if (candidates.length === 0) {
     for (const e of table.gpt) {
@@ -186,7 +184,11 @@ export function findEsp(table: PartitionTable, deviceSize: number): EspLocation 
       'ZFLASH_NO_ESP',
       'No EFI System Partition was found on the target (no MBR type 0xEF and no GPT ESP entry).',
       'Use a NixOS installer image (or a stick flashed from one); other images need an EFI partition.',
-      { table: table.kind, mbr: table.mbr.map((e) => e.type), gpt: table.gpt.map((e) => e.typeGuid) },
+      {
+        table: table.kind,
+        mbr: table.mbr.map((e) => e.type),
+        gpt: table.gpt.map((e) => e.typeGuid),
+      },
     );
   }
   if (candidates.length > 1) {

@@ -1,0 +1,84 @@
+/** `zflash inject <image-or-device> --host NAME --ssh-key FILE ... [--json]` */
+import { inputError } from '../errors.js';
+import { injectTarget } from '../payload/target.js';
+import { parse, wantsJson } from './args.js';
+import { identityFromOptions, identityOptions, identityUsage } from './identity-options.js';
+import type { Command } from './io.js';
+import { formatBytes, printJson, reportError } from './output.js';
+import { guardBlockDevice } from './target-guard.js';
+
+const USAGE = `zflash inject <image-or-device> ${identityUsage} [--json]`;
+
+export const injectHelp = `${USAGE}
+
+Writes the node's identity (SSH public keys, hostname, roles, Wi-Fi as a derived PSK,
+password hash) into the EFI System Partition of an image file or an already-flashed
+stick, in place, without mounting. Re-injecting replaces the node files and nothing else.
+Secrets are read from files (--wifi-pass-file, --password-file) so they never appear in
+the process list; only derived forms reach the stick.`;
+
+export const injectCommand: Command = async (argv, io) => {
+  const json = wantsJson(argv);
+  try {
+    const { values, positionals } = parse(
+      argv,
+      { ...identityOptions, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      USAGE,
+    );
+    if (values.help) {
+      io.stdout.write(`${injectHelp}\n`);
+      return 0;
+    }
+    if (positionals.length !== 1) {
+      throw inputError(
+        'ZFLASH_USAGE',
+        'inject takes exactly one image file or device.',
+        `Usage: ${USAGE}`,
+      );
+    }
+    // All input is validated before the target is even opened.
+    const { identity, notices } = await identityFromOptions(values);
+    const target = positionals[0] ?? '';
+    const result = await injectTarget(target, identity, {
+      beforeWrite: (dev) =>
+        dev.isBlockDevice ? guardBlockDevice(target, io.env) : Promise.resolve(),
+    });
+    if (json) {
+      printJson(io, {
+        ok: true,
+        target: { path: result.path, kind: result.kind },
+        hostname: identity.hostname,
+        keys: identity.keys.map((k) => ({
+          type: k.type,
+          fingerprint: k.fingerprint,
+          comment: k.comment,
+        })),
+        roles: identity.roles,
+        files: result.files,
+        esp: {
+          partition: result.esp.partition,
+          offset: result.esp.offset,
+          fatType: result.esp.fatType,
+          freeBytes: result.esp.freeBytes,
+        },
+        notices,
+      });
+    } else {
+      for (const n of notices) io.stderr.write(`note: ${n.message}\n`);
+      io.stdout.write(
+        [
+          `Injected node ${identity.hostname} into ${result.path} (ESP partition ${result.esp.partition}, ${result.esp.fatType}).`,
+          ...identity.keys.map(
+            (k) => `  key   ${k.type} ${k.fingerprint}${k.comment ? ` ${k.comment}` : ''}`,
+          ),
+          `  files ${result.files.map((f) => f.name).join(', ')}`,
+          `  ESP free space left: ${formatBytes(result.esp.freeBytes)}`,
+          `The node will come up as: ssh zeta@${identity.hostname}.local`,
+        ].join('\n') + '\n',
+      );
+    }
+    return 0;
+  } catch (err) {
+    return reportError(io, err, json);
+  }
+};

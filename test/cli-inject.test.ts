@@ -1,0 +1,354 @@
+/**
+ * `zflash inspect` / `zflash inject` as a user runs them: the built command in its own
+ * process, on fixture images made by xorriso/mkfs.vfat and on real loop block devices,
+ * judged by mtools, fsck.fat and sfdisk.
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, readFileSync, writeFileSync, truncateSync } from 'node:fs';
+import { pbkdf2Sync, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  attachLoop,
+  buildEsp,
+  buildGptDisk,
+  buildNixosIso,
+  equalOutside,
+  espOffsetBySfdisk,
+  extractRange,
+  fileSha256,
+  fsckClean,
+  mdirNames,
+  mtype,
+  requireLoop,
+  run,
+  sha256,
+  tempDir,
+  type Loop,
+} from './fixtures.js';
+
+const BIN = new URL('../bin/zflash.js', import.meta.url).pathname;
+const tmp = tempDir();
+const loops: Loop[] = [];
+
+function zflash(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+let iso: string;
+let key: string;
+let keyPub: string;
+let keyFp: string;
+
+beforeAll(() => {
+  iso = buildNixosIso(`${tmp.path}/nixos.iso`);
+  key = `${tmp.path}/id_ed25519`;
+  run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'op@laptop', '-f', key]);
+  keyPub = readFileSync(`${key}.pub`, 'utf8');
+  keyFp = run('ssh-keygen', ['-lf', `${key}.pub`]).split(' ')[1] ?? '';
+});
+afterAll(() => {
+  for (const l of loops) l.detach();
+  tmp.cleanup();
+});
+
+function copyIso(name: string): string {
+  const p = `${tmp.path}/${name}`;
+  copyFileSync(iso, p);
+  return p;
+}
+
+describe('zflash inspect', () => {
+  it('reports the ESP of a fresh NixOS ISO where sfdisk and minfo see it, and no payload', () => {
+    const r = zflash(['inspect', iso, '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    const esp = espOffsetBySfdisk(iso);
+    expect(j.esp).toMatchObject({
+      partition: 2,
+      offset: esp.offset,
+      size: esp.size,
+      fatType: 'FAT12',
+      label: 'EFIBOOT',
+    });
+    const mdir = run('mdir', ['-i', `${iso}@@${esp.offset}`, '::/']);
+    expect(j.esp.freeBytes).toBe(Number(/([\d ]+) bytes free/.exec(mdir)?.[1]?.replace(/ /g, '')));
+    expect(j.payload).toBeNull();
+  });
+
+  it('prints a readable summary without --json', () => {
+    const r = zflash(['inspect', iso]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/ESP\s+partition 2 \(MBR type 0xEF\)/);
+    expect(r.stdout).toMatch(/FAT12, label EFIBOOT/);
+  });
+});
+
+describe('zflash inject', () => {
+  it('writes the payload into the ISO: mtools reads it, fsck.fat is clean, nothing outside the ESP changes', () => {
+    const target = copyIso('inject.iso');
+    const before = readFileSync(target);
+    const r = zflash([
+      'inject',
+      target,
+      '--host',
+      'Node-1',
+      '--ssh-key',
+      `${key}.pub`,
+      '--role',
+      'worker',
+      '--role',
+      'gpu',
+    ]);
+    expect(r.stderr).toMatch(/lowercase/i);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('ssh zeta@node-1.local');
+    const esp = espOffsetBySfdisk(target);
+    expect(mtype(target, esp.offset, 'zeta-hostname.txt')).toBe('node-1\n');
+    expect(mtype(target, esp.offset, 'zeta-authorized-keys.pub')).toBe(keyPub);
+    const manifest = JSON.parse(mtype(target, esp.offset, 'zeta-node.json'));
+    expect(manifest).toMatchObject({
+      schema: 1,
+      hostname: 'node-1',
+      roles: ['worker', 'gpu'],
+      wifi: null,
+      passwordHash: null,
+    });
+    fsckClean(extractRange(target, esp.offset, esp.size, `${tmp.path}/inject.esp`));
+    expect(equalOutside(before, readFileSync(target), esp.offset, esp.offset + esp.size)).toBe(
+      true,
+    );
+
+    const j = JSON.parse(zflash(['inspect', target, '--json']).stdout);
+    expect(j.payload).toMatchObject({ hostname: 'node-1', roles: ['worker', 'gpu'], problems: [] });
+    expect(j.payload.keys).toEqual([
+      { type: 'ssh-ed25519', fingerprint: keyFp, comment: 'op@laptop' },
+    ]);
+  });
+
+  it('re-injecting replaces the node files and leaves the rest of the ESP as it was', () => {
+    const target = copyIso('reinject.iso');
+    expect(zflash(['inject', target, '--host', 'node-1', '--ssh-key', `${key}.pub`]).code).toBe(0);
+    const esp = espOffsetBySfdisk(target);
+    const efiBefore = run('mtype', ['-i', `${target}@@${esp.offset}`, '::/EFI/BOOT/grub.cfg']);
+    expect(zflash(['inject', target, '--host', 'node-2', '--ssh-key', `${key}.pub`]).code).toBe(0);
+    expect(mtype(target, esp.offset, 'zeta-hostname.txt')).toBe('node-2\n');
+    expect(
+      mdirNames(target, esp.offset)
+        .filter((n) => n.startsWith('zeta-'))
+        .sort(),
+    ).toEqual(['zeta-authorized-keys.pub', 'zeta-hostname.txt', 'zeta-node.json']);
+    expect(run('mtype', ['-i', `${target}@@${esp.offset}`, '::/EFI/BOOT/grub.cfg'])).toBe(
+      efiBefore,
+    );
+    fsckClean(extractRange(target, esp.offset, esp.size, `${tmp.path}/reinject.esp`));
+  });
+
+  it('stores Wi-Fi as the derived PSK and never the passphrase', () => {
+    const target = copyIso('wifi.iso');
+    writeFileSync(`${tmp.path}/wifi.pass`, 'correct horse battery\n');
+    const r = zflash([
+      'inject',
+      target,
+      '--host',
+      'node-3',
+      '--ssh-key',
+      `${key}.pub`,
+      '--wifi-ssid',
+      'Lab Net',
+      '--wifi-pass-file',
+      `${tmp.path}/wifi.pass`,
+    ]);
+    expect(r.code).toBe(0);
+    const esp = espOffsetBySfdisk(target);
+    const manifest = JSON.parse(mtype(target, esp.offset, 'zeta-node.json'));
+    expect(manifest.wifi).toEqual({
+      ssid: 'Lab Net',
+      psk: pbkdf2Sync('correct horse battery', 'Lab Net', 4096, 32, 'sha1').toString('hex'),
+    });
+    expect(readFileSync(target).includes(Buffer.from('correct horse'))).toBe(false);
+  });
+
+  it.each([
+    ['FAT32 ESP on a GPT disk', () => buildGptDisk(`${tmp.path}/gpt32.img`, { fat: 32 }).path],
+    ['FAT16 ESP on a GPT disk', () => buildGptDisk(`${tmp.path}/gpt16.img`, { fat: 16 }).path],
+  ])('works on a %s', (_name, make) => {
+    const target = make();
+    const before = readFileSync(target);
+    expect(zflash(['inject', target, '--host', 'gpt-node', '--ssh-key', `${key}.pub`]).code).toBe(
+      0,
+    );
+    const esp = espOffsetBySfdisk(target);
+    expect(mtype(target, esp.offset, 'zeta-hostname.txt')).toBe('gpt-node\n');
+    fsckClean(extractRange(target, esp.offset, esp.size, `${target}.esp`));
+    expect(equalOutside(before, readFileSync(target), esp.offset, esp.offset + esp.size)).toBe(
+      true,
+    );
+  });
+
+  it('writes to a real loop block device, read back by mtools from the device', () => {
+    requireLoop();
+    const backing = copyIso('loop.iso');
+    const loop = attachLoop(backing);
+    loops.push(loop);
+    const r = zflash(
+      ['inject', loop.device, '--host', 'loop-node', '--ssh-key', `${key}.pub`, '--json'],
+      { ZFLASH_ALLOW_LOOP: '1' },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      ok: true,
+      target: { kind: 'block-device' },
+      hostname: 'loop-node',
+    });
+    const esp = espOffsetBySfdisk(backing);
+    expect(mtype(loop.device, esp.offset, 'zeta-hostname.txt')).toBe('loop-node\n');
+    fsckClean(extractRange(loop.device, esp.offset, esp.size, `${tmp.path}/loop.esp`));
+    const j = JSON.parse(zflash(['inspect', loop.device, '--json']).stdout);
+    expect(j.payload.hostname).toBe('loop-node');
+    loop.detach();
+  });
+});
+
+describe('refusals: clear error, stable code, exit code, target unchanged', () => {
+  const cases: [
+    string,
+    () => { target: string; args: string[]; env?: Record<string, string> },
+    number,
+    string,
+  ][] = [
+    [
+      'a private key',
+      () => ({ target: copyIso('r1.iso'), args: ['--host', 'n', '--ssh-key', key] }),
+      2,
+      'ZFLASH_PRIVATE_KEY',
+    ],
+    [
+      'an invalid hostname',
+      () => ({ target: copyIso('r2.iso'), args: ['--host', 'node_1', '--ssh-key', `${key}.pub`] }),
+      2,
+      'ZFLASH_HOSTNAME_INVALID',
+    ],
+    [
+      'a key line with options',
+      () => {
+        writeFileSync(`${tmp.path}/opts.pub`, `command="/bin/sh" ${keyPub}`);
+        return {
+          target: copyIso('r3.iso'),
+          args: ['--host', 'n', '--ssh-key', `${tmp.path}/opts.pub`],
+        };
+      },
+      2,
+      'ZFLASH_KEY_OPTIONS',
+    ],
+    [
+      'no key at all',
+      () => ({ target: copyIso('r4.iso'), args: ['--host', 'n'] }),
+      2,
+      'ZFLASH_NO_KEYS',
+    ],
+    [
+      'an unknown option',
+      () => ({
+        target: copyIso('r5.iso'),
+        args: ['--host', 'n', '--ssh-key', `${key}.pub`, '--colour'],
+      }),
+      2,
+      'ZFLASH_USAGE',
+    ],
+    [
+      'an image with no ESP',
+      () => {
+        const p = `${tmp.path}/noesp.img`;
+        writeFileSync(p, Buffer.alloc(8 * 1024 * 1024));
+        run('sfdisk', ['-q', p], { input: 'label: dos\nstart=2048, type=83\n' });
+        return { target: p, args: ['--host', 'n', '--ssh-key', `${key}.pub`] };
+      },
+      3,
+      'ZFLASH_NO_ESP',
+    ],
+    [
+      'a truncated image',
+      () => {
+        const p = copyIso('trunc.iso');
+        const esp = espOffsetBySfdisk(p);
+        truncateSync(p, esp.offset + 4096);
+        return { target: p, args: ['--host', 'n', '--ssh-key', `${key}.pub`] };
+      },
+      3,
+      'ZFLASH_IMAGE_TRUNCATED',
+    ],
+    [
+      'an ESP too full for the payload',
+      () => {
+        const p = `${tmp.path}/full.img`;
+        buildEsp(p, { fat: 12, sizeKiB: 1024, files: { 'fill.bin': randomBytes(900_000) } });
+        // Fill what is left but one cluster: the three payload files need at least three.
+        const free = Number(
+          /([\d ]+) bytes free/.exec(run('mdir', ['-i', p, '::/']))?.[1]?.replace(/ /g, ''),
+        );
+        writeFileSync(`${tmp.path}/fill2.bin`, randomBytes(free - 512));
+        run('mcopy', ['-i', p, `${tmp.path}/fill2.bin`, '::/fill2.bin']);
+        return { target: p, args: ['--host', 'n', '--ssh-key', `${key}.pub`] };
+      },
+      3,
+      'ZFLASH_ESP_FULL',
+    ],
+    [
+      'a missing target',
+      () => ({ target: `${tmp.path}/nope.iso`, args: ['--host', 'n', '--ssh-key', `${key}.pub`] }),
+      3,
+      'ZFLASH_TARGET_NOT_FOUND',
+    ],
+  ];
+
+  it.each(cases)('refuses %s', (_name, make, exit, code) => {
+    const { target, args, env } = make();
+    const hashBefore = (() => {
+      try {
+        return fileSha256(target);
+      } catch {
+        return null;
+      }
+    })();
+    const r = zflash(['inject', target, ...args], env);
+    expect(r.code).toBe(exit);
+    expect(r.stderr).toMatch(/^error: .+\nhint: .+\ncode: [A-Z_]+\n$/);
+    expect(r.stderr).toContain(`code: ${code}`);
+    if (hashBefore) expect(fileSha256(target)).toBe(hashBefore);
+    const j = zflash(['inject', target, ...args, '--json'], env);
+    expect(j.code).toBe(exit);
+    expect(JSON.parse(j.stdout).error).toMatchObject({ code, exitCode: exit });
+  });
+
+  it('never prints or writes the private key bytes', () => {
+    const target = copyIso('priv.iso');
+    const priv = readFileSync(key, 'utf8');
+    const body = priv.split('\n')[1] ?? '';
+    const r = zflash(['inject', target, '--host', 'n', '--ssh-key', key, '--json']);
+    expect(r.code).toBe(2);
+    expect(`${r.stdout}${r.stderr}`).not.toContain(body.slice(0, 20));
+    expect(readFileSync(target).includes(Buffer.from(body.slice(0, 20)))).toBe(false);
+  });
+
+  it('refuses a read-only block device (exit 3) and leaves it unchanged', () => {
+    requireLoop();
+    const backing = copyIso('ro.iso');
+    const before = sha256(readFileSync(backing));
+    const loop = attachLoop(backing, { readOnly: true });
+    loops.push(loop);
+    const r = zflash(['inject', loop.device, '--host', 'n', '--ssh-key', `${key}.pub`], {
+      ZFLASH_ALLOW_LOOP: '1',
+    });
+    expect(r.code).toBe(3);
+    // The drive policy sees the read-only flag before any write is tried.
+    expect(r.stderr).toMatch(/read-only/);
+    expect(r.stderr).toMatch(/code: ZFLASH_(DRIVE_REFUSED|TARGET_READ_ONLY)/);
+    loop.detach();
+    expect(sha256(readFileSync(backing))).toBe(before);
+  });
+});
