@@ -1,21 +1,27 @@
 /** The `zflash` command: the same engine as the desktop app, without a GUI. */
 import { ExitCode } from '../errors.js';
 import { APP } from '../version.js';
-import { drivesCommand } from './drives-command.js';
-import { injectCommand, injectHelp } from './inject-command.js';
-import { inspectCommand, inspectHelp } from './inspect-command.js';
 import type { CliIo, Command } from './io.js';
 
-const commands: Record<string, { run: Command; summary: string }> = {
+// Each command's modules load only when it runs: sshpk and zod alone cost ~100 ms of
+// start-up, which `zflash drives` or `--help` should not pay (bench/inject.ts measured it).
+const commands: Record<string, { load: () => Promise<Command>; summary: string }> = {
   inspect: {
-    run: inspectCommand,
+    load: async () => (await import('./inspect-command.js')).inspectCommand,
     summary: 'show the ESP and the node payload of an image or stick',
   },
   inject: {
-    run: injectCommand,
+    load: async () => (await import('./inject-command.js')).injectCommand,
     summary: "write a node's identity into an image or stick in place",
   },
-  drives: { run: drivesCommand, summary: 'list drives with the safety verdict for each' },
+  flash: {
+    load: async () => (await import('./flash-command.js')).flashCommand,
+    summary: 'write an image to a stick with the node identity, then verify it',
+  },
+  drives: {
+    load: async () => (await import('./drives-command.js')).drivesCommand,
+    summary: 'list drives with the safety verdict for each',
+  },
 };
 
 export function usage(): string {
@@ -32,10 +38,7 @@ ${Object.entries(commands)
 Run \`zflash <command> --help\` for a command's options.
 
 Exit codes: 0 ok, 2 invalid input, 3 target problem (no ESP, no space, unreadable,
-refused), 4 write or verify failure, 130 cancelled.
-
-${inspectHelp.split('\n')[0]}
-${injectHelp.split('\n')[0]}`;
+refused), 4 write or verify failure, 130 cancelled.`;
 }
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
@@ -55,7 +58,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     );
     return ExitCode.input;
   }
-  return cmd.run(rest, io);
+  return (await cmd.load())(rest, io);
 }
 
 /** Entry used by bin/zflash.js: wires the real process streams and signals. */

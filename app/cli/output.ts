@@ -12,15 +12,13 @@ export function printJsonLine(io: CliIo, value: unknown): void {
 
 /**
  * Prints an error as one plain sentence, a hint and its stable code (stderr), or as
- * `{"error": {...}}` on stdout with --json. Returns the exit code to end with.
+ * `{"type":"error","error":{...}}` on one line of stdout with --json. Returns the exit code to end with.
  */
 export function reportError(io: CliIo, err: unknown, json: boolean): number {
   const e: ZflashError = toZflashError(err);
   if (json) {
-    const { details, ...rest } = e.toJSON();
-    printJson(io, {
-      error: e.kind === 'bug' ? e.toJSON() : { ...rest, ...(details ? { details } : {}) },
-    });
+    // One line, so it also ends a stream of JSON-lines progress events cleanly.
+    printJsonLine(io, { type: 'error', error: e.toJSON() });
   } else {
     io.stderr.write(`error: ${e.message}\nhint: ${e.hint}\ncode: ${e.code}\n`);
     if (e.kind === 'bug' && e.details?.stack) io.stderr.write(`\n${String(e.details.stack)}\n`);

@@ -1,0 +1,86 @@
+/**
+ * The contract between the unprivileged side (CLI, Electron main) and the privileged
+ * one-shot helper: the job file it reads, the JSON lines it prints, and its exit codes
+ * (the same enum as the CLI: app/errors.ts).
+ */
+import { z } from 'zod';
+import { nodeIdentitySchema } from '../node/identity.js';
+
+export const HELPER_VERB = 'write';
+export const JOB_VERSION = 1;
+
+const hex64 = z.string().regex(/^[0-9a-fA-F]{64}$/);
+
+export const writeJobSchema = z
+  .object({
+    version: z.literal(JOB_VERSION),
+    verb: z.literal(HELPER_VERB),
+    image: z.object({ path: z.string().min(1), sha256: hex64.nullable() }).strict(),
+    /** Exactly one of drive / file. */
+    drive: z
+      .object({
+        device: z.string().min(1),
+        /** What the operator confirmed: a drive of another size is another drive. */
+        expectedSize: z.number().int().positive().nullable(),
+      })
+      .strict()
+      .nullable(),
+    file: z
+      .object({ path: z.string().min(1), overwrite: z.boolean() })
+      .strict()
+      .nullable(),
+    identity: nodeIdentitySchema,
+    /** Stamped on the manifest and the FAT entries, so the same job writes the same bytes. */
+    createdAt: z.string().datetime(),
+    verify: z.boolean(),
+    eject: z.boolean(),
+    allowLoop: z.boolean(),
+  })
+  .strict()
+  .refine((j) => (j.drive === null) !== (j.file === null), {
+    message: 'exactly one of drive and file',
+  });
+
+export type WriteJob = z.infer<typeof writeJobSchema>;
+
+const progressSchema = z.object({
+  type: z.literal('progress'),
+  phase: z.enum(['preparing', 'writing', 'verifying', 'finishing']),
+  bytes: z.number(),
+  total: z.number().nullable(),
+  speed: z.number(),
+  eta: z.number().nullable(),
+});
+
+const errorBody = z.object({
+  code: z.string(),
+  kind: z.enum(['input', 'target', 'io', 'cancelled', 'bug']),
+  message: z.string(),
+  hint: z.string(),
+  exitCode: z.number(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const helperEventSchema = z.discriminatedUnion('type', [
+  progressSchema,
+  z.object({ type: z.literal('log'), message: z.string() }),
+  z.object({
+    type: z.literal('result'),
+    device: z.string(),
+    bytesWritten: z.number(),
+    digest: z.string(),
+    verified: z.boolean(),
+    imageSha256: z.string().nullable(),
+    esp: z.object({
+      partition: z.number(),
+      offset: z.number(),
+      fatType: z.string(),
+      freeBytes: z.number(),
+    }),
+    ejected: z.boolean(),
+  }),
+  z.object({ type: z.literal('error'), error: errorBody }),
+]);
+
+export type HelperEvent = z.infer<typeof helperEventSchema>;
+export type HelperResult = Extract<HelperEvent, { type: 'result' }>;

@@ -1,0 +1,140 @@
+/**
+ * What the privileged helper does with a job, trusting nothing in it: the identity is
+ * re-validated and the payload rendered here, the image re-probed and its checksum
+ * re-verified, and the drive policy re-run right before the drive is opened.
+ */
+import type { ByteDevice } from '../disk/device.js';
+import { recheckDrive } from '../drives/index.js';
+import { targetError, cancelledError } from '../errors.js';
+import { verifyImageChecksum } from '../image/checksum.js';
+import { probeImage } from '../image/image-source.js';
+import {
+  alignedBuffer,
+  openDriveDestination,
+  openFileDestination,
+  type Destination,
+} from '../flash/destination.js';
+import { ejectDrive } from '../flash/eject.js';
+import { computeImagePatch } from '../flash/overlay.js';
+import { writeImage } from '../flash/write.js';
+import { renderPayload } from '../payload/render.js';
+import { verifyPayloadOn } from '../payload/target.js';
+import type { HelperEvent, HelperResult, WriteJob } from './protocol.js';
+
+/** Reads the written range back through the destination's own (direct I/O) handle. */
+function destinationDevice(dest: Destination, size: number): ByteDevice {
+  return {
+    size,
+    async read(offset, length) {
+      const start = Math.floor(offset / 4096) * 4096;
+      const end = Math.ceil((offset + length) / 4096) * 4096;
+      const buf = alignedBuffer(end - start);
+      await dest.read(buf, end - start, start);
+      return Buffer.from(buf.subarray(offset - start, offset - start + length));
+    },
+    async write() {
+      throw new Error('read-only view');
+    },
+  };
+}
+
+export async function runWriteJob(
+  job: WriteJob,
+  ctx: { signal: AbortSignal; emit: (e: HelperEvent) => void },
+): Promise<HelperResult> {
+  const { signal, emit } = ctx;
+  const log = (message: string) => emit({ type: 'log', message });
+  emit({ type: 'progress', phase: 'preparing', bytes: 0, total: null, speed: 0, eta: null });
+
+  const image = await probeImage(job.image.path);
+  if (job.image.sha256) {
+    log('checking the image checksum');
+    await verifyImageChecksum(job.image.path, job.image.sha256, {
+      signal,
+      onProgress: (bytes, total) =>
+        emit({ type: 'progress', phase: 'preparing', bytes, total, speed: 0, eta: null }),
+    });
+  }
+  if (signal.aborted) throw cancelledError();
+  const createdAt = new Date(job.createdAt);
+  const files = renderPayload(job.identity, {
+    createdAt,
+    imageSha256: job.image.sha256?.toLowerCase() ?? null,
+  });
+  const patch = await computeImagePatch(image, files, { now: createdAt, signal });
+  log(
+    `ESP patch: ${patch.extents.length} ranges, ${patch.extents.reduce((n, e) => n + e.data.length, 0)} bytes`,
+  );
+
+  let dest: Destination;
+  let device: string;
+  if (job.drive) {
+    // Time of check vs time of use: the policy runs again here, on the resolved path.
+    const checked = await recheckDrive(job.drive.device, {
+      imagePath: job.image.path,
+      imageSize: image.size,
+      env: job.allowLoop ? { ZFLASH_ALLOW_LOOP: '1' } : {},
+      ...(job.drive.expectedSize ? { expected: { size: job.drive.expectedSize } } : {}),
+    });
+    if (checked.verdict.status === 'refused' || checked.drive.size === null) {
+      throw targetError(
+        'ZFLASH_DRIVE_REFUSED',
+        `Zeta Flash will not write to ${checked.drive.device}: ${
+          checked.verdict.reasons
+            .filter((r) => r.severity === 'refused')
+            .map((r) => r.message)
+            .join('; ') || 'its size is unknown'
+        }`,
+        'Choose a removable stick; run `zflash drives` to see which drives are safe.',
+        { device: checked.drive.device, reasons: checked.verdict.reasons.map((r) => r.code) },
+      );
+    }
+    device = checked.drive.raw;
+    dest = await openDriveDestination({
+      device: checked.drive.device,
+      raw: checked.drive.raw,
+      size: checked.drive.size,
+      description: checked.drive.description,
+      blockSize: checked.drive.logicalBlockSize || 512,
+    });
+  } else if (job.file) {
+    device = job.file.path;
+    dest = await openFileDestination(job.file.path, job.file.overwrite);
+  } else {
+    throw new Error('job has no destination');
+  }
+
+  let result;
+  try {
+    result = await writeImage({
+      image,
+      patch: patch.extents,
+      destination: dest,
+      signal,
+      verify: job.verify,
+      onProgress: (p) => emit({ type: 'progress', ...p }),
+    });
+    if (job.verify) {
+      // The payload, read back from the device through the FAT code.
+      await verifyPayloadOn(destinationDevice(dest, result.bytesWritten), files);
+    }
+  } finally {
+    await dest.close().catch(() => undefined);
+  }
+  const ejected = job.drive && job.eject ? await ejectDrive(device) : false;
+  return {
+    type: 'result',
+    device,
+    bytesWritten: result.bytesWritten,
+    digest: result.digest,
+    verified: result.verified,
+    imageSha256: job.image.sha256?.toLowerCase() ?? null,
+    esp: {
+      partition: patch.esp.partition,
+      offset: patch.esp.offset,
+      fatType: patch.esp.fatType,
+      freeBytes: patch.esp.freeBytes,
+    },
+    ejected,
+  };
+}
