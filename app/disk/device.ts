@@ -7,7 +7,7 @@ import { constants as fsc } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { ZflashError} from '../errors.js';
+import type { ZflashError } from '../errors.js';
 import { targetError, ioError } from '../errors.js';
 
 export interface ByteDevice {
