@@ -10,6 +10,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { sourceDestination } from 'etcher-sdk';
 import { fsError } from '../disk/device.js';
+import { devNumberOf } from '../drives/index.js';
 import { targetError } from '../errors.js';
 
 const require = createRequire(import.meta.url);
@@ -39,6 +40,9 @@ class SyncableBlockDevice extends sourceDestination.BlockDevice {
   async sync(): Promise<void> {
     await this.fileHandle.sync();
   }
+  async rdev(): Promise<bigint> {
+    return (await this.fileHandle.stat({ bigint: true })).rdev;
+  }
 }
 
 export interface DriveTarget {
@@ -47,6 +51,8 @@ export interface DriveTarget {
   readonly size: number;
   readonly description?: string;
   readonly blockSize?: number;
+  /** `MAJ:MIN` the drive policy judged; the opened handle must be that very device. */
+  readonly deviceNumber?: string | null;
 }
 
 export async function openDriveDestination(drive: DriveTarget): Promise<Destination> {
@@ -82,6 +88,20 @@ export async function openDriveDestination(drive: DriveTarget): Promise<Destinat
     await bd.open();
   } catch (err) {
     throw fsError(err, drive.device, 'open for writing');
+  }
+  // Time of check vs time of use: the node we opened must be the one the policy judged.
+  if (
+    drive.deviceNumber &&
+    process.platform === 'linux' &&
+    devNumberOf(await bd.rdev()) !== drive.deviceNumber
+  ) {
+    await bd.close();
+    throw targetError(
+      'ZFLASH_DRIVE_CHANGED',
+      `${drive.device} changed between the safety check and opening it.`,
+      'Replug the stick, check the drive list again, and flash again.',
+      { device: drive.device },
+    );
   }
   return {
     kind: 'drive',

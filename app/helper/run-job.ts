@@ -96,6 +96,7 @@ export async function runWriteJob(
       size: checked.drive.size,
       description: checked.drive.description,
       blockSize: checked.drive.logicalBlockSize || 512,
+      deviceNumber: checked.deviceNumber,
     });
   } else if (job.file) {
     device = job.file.path;
