@@ -312,13 +312,20 @@ function fingerprintOf(blob: Buffer): string {
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
+/**
+ * The installer (installer-scripts/zeta-install.sh) and the NixOS module (nixos/lib/validate.nix)
+ * keep only key lines whose comment uses these characters, so the engine writes nothing else:
+ * a key whose comment they would reject would be silently lost on the node.
+ */
+const COMMENT_OUTSIDE_INSTALLER_SET = /[^A-Za-z0-9 @._+:,/=-]/gu;
+
 function sanitizeComment(raw: string): { comment: string; changed: boolean } {
-  const unsafe = new RegExp(UNSAFE_COMMENT_CHARS.source, 'u');
-  const changed = unsafe.test(raw.replace(/\t/g, ' '));
-  const comment = raw
+  const cleaned = raw
     .replace(UNSAFE_COMMENT_CHARS, (ch) => (/\s/u.test(ch) ? ' ' : ''))
     .replace(/\s+/gu, ' ')
     .trim();
+  const comment = cleaned.replace(COMMENT_OUTSIDE_INSTALLER_SET, '_');
+  const changed = comment !== raw.replace(/\s+/gu, ' ').trim();
   return { comment, changed };
 }
 
@@ -511,7 +518,7 @@ function parseText(
     if (changed) {
       notices.push({
         code: 'ZFLASH_KEY_COMMENT_SANITIZED',
-        message: `${where(raw.place)}: control or invisible characters were removed from the key's comment.`,
+        message: `${where(raw.place)}: the key's comment was changed to "${comment}": the node's installer accepts only letters, digits, spaces and @._+:,/=- there.`,
       });
     }
     const key = makeKey(decoded, comment);

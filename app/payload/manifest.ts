@@ -16,10 +16,12 @@ export const PAYLOAD_FILES = {
 export const MANIFEST_SCHEMA_VERSION = 1;
 
 const hostname = z.string().regex(/^(?!-)[a-z0-9-]{1,63}(?<!-)$/);
+// The same line shape the installer (ZETA_KEY_RE in installer-scripts/zeta-install.sh) and the
+// NixOS module (nixos/lib/validate.nix) keep; anything else would be dropped on the node.
 const publicKeyLine = z
   .string()
   .regex(
-    /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$/,
+    /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) AAAA[A-Za-z0-9+/]+={0,2}( [A-Za-z0-9@._+:,/=-][A-Za-z0-9 @._+:,/=-]*)?$/,
   );
 
 export const manifestSchema = z
