@@ -77,6 +77,21 @@ describe('zflash inspect', () => {
     const mdir = run('mdir', ['-i', `${iso}@@${esp.offset}`, '::/']);
     expect(j.esp.freeBytes).toBe(Number(/([\d ]+) bytes free/.exec(mdir)?.[1]?.replace(/ /g, '')));
     expect(j.payload).toBeNull();
+    expect(j.installer).toEqual({ nixos: true, volumeLabel: 'nixos-minimal-25.11-x86_64' });
+    expect(j.esp.payloadFits).toBe(true);
+  });
+
+  it('says when an ESP has no room for a payload, without writing anything', () => {
+    const p = `${tmp.path}/nofit.img`;
+    buildEsp(p, { fat: 12, sizeKiB: 1024, files: { 'fill.bin': randomBytes(1_000_000) } });
+    const free = Number(/([\d ]+) bytes free/.exec(run('mdir', ['-i', p, '::/']))?.[1]?.replace(/ /g, ''));
+    writeFileSync(`${tmp.path}/nofit.bin`, randomBytes(free - 4096));
+    run('mcopy', ['-i', p, `${tmp.path}/nofit.bin`, '::/nofit.bin']);
+    const before = fileSha256(p);
+    const j = JSON.parse(zflash(['inspect', p, '--json']).stdout);
+    expect(j.esp.payloadFits).toBe(false);
+    expect(j.installer.nixos).toBe(false);
+    expect(fileSha256(p)).toBe(before);
   });
 
   it('prints a readable summary without --json', () => {

@@ -16,6 +16,7 @@ export function inspectJson(info: TargetInfo) {
   const { esp, payload } = info;
   return {
     target: { path: info.path, kind: info.kind, size: info.size, table: info.table },
+    installer: info.installer,
     esp: {
       partition: esp.partition,
       offset: esp.offset,
@@ -25,6 +26,7 @@ export function inspectJson(info: TargetInfo) {
       freeBytes: esp.freeBytes,
       serial: esp.serial,
       fatsIdentical: esp.fatsIdentical,
+      payloadFits: esp.payloadFits,
     },
     payload: payload
       ? {
@@ -49,8 +51,10 @@ function printHuman(io: CliIo, info: TargetInfo): void {
   const lines = [
     `target    ${info.path} (${info.kind === 'file' ? 'image file' : 'block device'}, ${formatBytes(info.size)})`,
     `table     ${table}`,
+    `image     ${info.installer.nixos ? `NixOS installer (${info.installer.volumeLabel})` : info.installer.volumeLabel ? `ISO "${info.installer.volumeLabel}" (not a NixOS installer label)` : 'not an ISO image'}`,
     `ESP       ${esp.source === 'whole-device' ? 'whole target' : `partition ${esp.partition} (${esp.source === 'mbr' ? 'MBR type 0xEF' : 'GPT ESP'})`}, offset ${esp.offset}, size ${formatBytes(esp.size)}`,
     `          ${esp.fatType}, label ${esp.label || '(none)'}, serial ${esp.serial}, ${formatBytes(esp.freeBytes)} free${esp.fatsIdentical ? '' : ', FAT copies differ'}`,
+    `          ${esp.payloadFits ? 'room for a node payload' : 'NO room for a node payload (too full)'}`,
   ];
   if (!payload) lines.push('payload   none (no Zeta node files on the ESP)');
   else {

@@ -9,6 +9,7 @@ import { openEsp, summarizeEsp, type EspSummary } from '../disk/esp.js';
 import type { TableKind } from '../disk/partition-table.js';
 import { ioError } from '../errors.js';
 import type { NodeIdentity } from '../node/types.js';
+import { isoVolumeLabel, payloadFit } from './fit.js';
 import { readPayload, type PayloadInfo } from './read.js';
 import { renderPayload, type PayloadFile, type RenderOptions } from './render.js';
 
@@ -17,16 +18,20 @@ export interface TargetInfo {
   readonly kind: 'file' | 'block-device';
   readonly size: number;
   readonly table: TableKind;
-  readonly esp: EspSummary;
+  /** What the image is: nixpkgs labels its installer ISOs "nixos-…". */
+  readonly installer: { readonly nixos: boolean; readonly volumeLabel: string | null };
+  readonly esp: EspSummary & { readonly payloadFits: boolean };
   readonly payload: PayloadInfo | null;
 }
 
 export async function inspectDevice(dev: ByteDevice): Promise<Omit<TargetInfo, 'path' | 'kind'>> {
   const esp = await openEsp(dev);
+  const volumeLabel = await isoVolumeLabel(dev);
   return {
     size: dev.size,
     table: esp.table.superfloppy ? 'none' : esp.table.kind,
-    esp: await summarizeEsp(esp),
+    installer: { nixos: /^nixos/i.test(volumeLabel ?? ''), volumeLabel },
+    esp: { ...(await summarizeEsp(esp)), payloadFits: (await payloadFit(dev)).fits },
     payload: await readPayload(esp.volume),
   };
 }
