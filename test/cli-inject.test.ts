@@ -3,7 +3,6 @@
  * process, on fixture images made by xorriso/mkfs.vfat and on real loop block devices,
  * judged by mtools, fsck.fat and sfdisk.
  */
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, readFileSync, writeFileSync, truncateSync } from 'node:fs';
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,19 +23,12 @@ import {
   sha256,
   tempDir,
   type Loop,
+  zflash as runZflash,
 } from './fixtures.js';
 
-const BIN = new URL('../bin/zflash.js', import.meta.url).pathname;
+const zflash = runZflash;
 const tmp = tempDir();
 const loops: Loop[] = [];
-
-function zflash(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 let iso: string;
 let key: string;
@@ -84,7 +76,9 @@ describe('zflash inspect', () => {
   it('says when an ESP has no room for a payload, without writing anything', () => {
     const p = `${tmp.path}/nofit.img`;
     buildEsp(p, { fat: 12, sizeKiB: 1024, files: { 'fill.bin': randomBytes(1_000_000) } });
-    const free = Number(/([\d ]+) bytes free/.exec(run('mdir', ['-i', p, '::/']))?.[1]?.replace(/ /g, ''));
+    const free = Number(
+      /([\d ]+) bytes free/.exec(run('mdir', ['-i', p, '::/']))?.[1]?.replace(/ /g, ''),
+    );
     writeFileSync(`${tmp.path}/nofit.bin`, randomBytes(free - 4096));
     run('mcopy', ['-i', p, `${tmp.path}/nofit.bin`, '::/nofit.bin']);
     const before = fileSha256(p);

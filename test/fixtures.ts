@@ -19,6 +19,17 @@ import { join, dirname } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 
 export const ISOHDPFX = '/usr/lib/ISOLINUX/isohdpfx.bin';
+/** The built command, as a user runs it (npm test builds first). */
+export const ZFLASH_BIN = new URL('../bin/zflash.js', import.meta.url).pathname;
+
+/** Runs `zflash ARGS` in its own process with extra environment. */
+export function zflash(args: readonly string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [ZFLASH_BIN, ...args], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
 const MiB = 1024 * 1024;
 
 export function run(

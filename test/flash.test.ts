@@ -34,26 +34,21 @@ import {
   sha256,
   tempDir,
   type Loop,
+  zflash as runZflash,
+  ZFLASH_BIN as BIN,
 } from './fixtures.js';
 
-const BIN = new URL('../bin/zflash.js', import.meta.url).pathname;
 const HELPER = new URL('../dist/app/helper/entry.js', import.meta.url).pathname;
 const MiB = 1024 * 1024;
 const tmp = tempDir();
 const loops: Loop[] = [];
 const mounts: string[] = [];
 const env = { ZFLASH_ALLOW_LOOP: '1' };
+const zflash = (args: string[], extraEnv: Record<string, string> = env) =>
+  runZflash(args, extraEnv);
 
 let iso: string;
 let key: string;
-
-function zflash(args: string[], extraEnv: Record<string, string> = env) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    env: { ...process.env, ...extraEnv },
-    encoding: 'utf8',
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 /** A loop device over a new file of `mib` MiB filled with a pattern (so "untouched" is checkable). */
 function drive(name: string, mib: number, dir = tmp.path): { loop: Loop; file: string } {

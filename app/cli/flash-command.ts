@@ -3,8 +3,8 @@ import { execFile } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { basename, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
-import { recheckDrive } from '../drives/index.js';
-import { cancelledError, inputError, targetError } from '../errors.js';
+import { driveRefusedError, recheckDrive } from '../drives/index.js';
+import { cancelledError, inputError } from '../errors.js';
 import { findSidecarChecksum, parseSha256Hex } from '../image/checksum.js';
 import { probeImage } from '../image/image-source.js';
 import { runHelper } from '../helper/client.js';
@@ -165,17 +165,7 @@ export const flashCommand: Command = async (argv, io) => {
         env: io.env,
       });
       const { drive, verdict } = checked;
-      if (verdict.status === 'refused') {
-        throw targetError(
-          'ZFLASH_DRIVE_REFUSED',
-          `Zeta Flash will not write to ${drive.device}: ${verdict.reasons
-            .filter((r) => r.severity === 'refused')
-            .map((r) => r.message)
-            .join('; ')}`,
-          'Choose a removable stick; run `zflash drives` to see which drives are safe.',
-          { device: drive.device, reasons: verdict.reasons.map((r) => r.code) },
-        );
-      }
+      if (verdict.status === 'refused') throw driveRefusedError(checked);
       device = drive.device;
       expectedSize = drive.size;
       if (!values.yes) {

@@ -45,3 +45,4 @@ export {
   type RecheckedDrive,
 } from './recheck.js';
 export { devNumberOf } from './linux-block.js';
+export { driveRefusedError } from './refusal.js';

@@ -4,8 +4,8 @@
  * re-verified, and the drive policy re-run right before the drive is opened.
  */
 import type { ByteDevice } from '../disk/device.js';
-import { recheckDrive } from '../drives/index.js';
-import { targetError, cancelledError } from '../errors.js';
+import { driveRefusedError, recheckDrive } from '../drives/index.js';
+import { cancelledError } from '../errors.js';
 import { verifyImageChecksum } from '../image/checksum.js';
 import { probeImage } from '../image/image-source.js';
 import {
@@ -77,17 +77,7 @@ export async function runWriteJob(
       ...(job.drive.expectedSize ? { expected: { size: job.drive.expectedSize } } : {}),
     });
     if (checked.verdict.status === 'refused' || checked.drive.size === null) {
-      throw targetError(
-        'ZFLASH_DRIVE_REFUSED',
-        `Zeta Flash will not write to ${checked.drive.device}: ${
-          checked.verdict.reasons
-            .filter((r) => r.severity === 'refused')
-            .map((r) => r.message)
-            .join('; ') || 'its size is unknown'
-        }`,
-        'Choose a removable stick; run `zflash drives` to see which drives are safe.',
-        { device: checked.drive.device, reasons: checked.verdict.reasons.map((r) => r.code) },
-      );
+      throw driveRefusedError(checked);
     }
     device = checked.drive.raw;
     dest = await openDriveDestination({
