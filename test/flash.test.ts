@@ -16,6 +16,7 @@ import {
   readSync,
   writeFileSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeImagePatch } from '../app/flash/overlay.js';
@@ -326,7 +327,9 @@ describe('faults: right exit code, clear message, nothing written that should no
     await until('the helper to exit', () => helperPids().length === 0);
   });
 
-  it('the parent killed mid-write: the helper stops by itself; first MiB not written', async () => {
+  it('the parent killed mid-write: the helper stops by itself; first MiB not written; no job file left', async () => {
+    const jobDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith('zflash-job-'));
+    const before = jobDirs();
     const big = `${tmp.path}/big.iso.bz2`;
     const { loop } = drive('d-orphan.img', 128);
     const child = spawn(process.execPath, [BIN, ...flashArgs(big, loop.device), '--json'], {
@@ -345,6 +348,8 @@ describe('faults: right exit code, clear message, nothing written that should no
     expect(killed).toBe(true);
     await until('the orphaned helper to exit', () => helperPids().length === 0);
     expect(readDevice(loop.device, MiB).every((b) => b === 0)).toBe(true);
+    // The helper removed the job (the node's identity) although its parent never could.
+    expect(jobDirs()).toEqual(before);
   });
 });
 

@@ -8,7 +8,9 @@
 import { constants as fsc } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { sourceDestination } from 'etcher-sdk';
+// The one module, not the package index: the index pulls in all of etcher-sdk (usb, scanners,
+// decompressors), ~240 ms and ~30 MiB of the helper's start-up (bench/flash.ts measured it).
+import { BlockDevice } from 'etcher-sdk/build/source-destination/block-device.js';
 import { fsError } from '../disk/device.js';
 import { devNumberOf } from '../drives/index.js';
 import { targetError } from '../errors.js';
@@ -36,7 +38,7 @@ export interface Destination {
   close(): Promise<void>;
 }
 
-class SyncableBlockDevice extends sourceDestination.BlockDevice {
+class SyncableBlockDevice extends BlockDevice {
   async sync(): Promise<void> {
     await this.fileHandle.sync();
   }

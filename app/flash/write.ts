@@ -8,9 +8,10 @@
  * they happened. etcher-sdk still opens and drives the device (destination.ts).
  */
 import { createRequire } from 'node:module';
-import { stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Extent } from '../disk/device.js';
 import { cancelledError, ioError, targetError, ZflashError } from '../errors.js';
+import { imageFileError, imageTooShortError } from '../image/image-errors.js';
 import { openImageStream } from '../image/image-source.js';
 import type { ImageSourceInfo } from '../image/image-types.js';
 import { alignedBuffer, type Destination } from './destination.js';
@@ -262,27 +263,65 @@ export async function writeImage(job: WriteJob): Promise<WriteResult> {
     fill = 0;
   };
 
-  const stream = openImageStream(image, {
-    highWaterMark: BLOCK_BYTES,
-    ...(signal ? { signal } : {}),
-  });
+  // A raw image is read straight into the aligned blocks (no stream chunks to copy or to
+  // pile up for the garbage collector); compressed images come through their decoder stream.
+  const stream =
+    image.compression === 'none'
+      ? null
+      : openImageStream(image, { highWaterMark: BLOCK_BYTES, ...(signal ? { signal } : {}) });
   try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      let pos = 0;
-      while (pos < chunk.length) {
-        const block = blocks[current] as Buffer;
-        const n = Math.min(chunk.length - pos, BLOCK_BYTES - fill);
-        chunk.copy(block, fill, pos, pos + n);
-        fill += n;
-        pos += n;
-        if (fill === BLOCK_BYTES) await flushBlock(BLOCK_BYTES);
+    if (stream === null) {
+      let fh: FileHandle;
+      try {
+        fh = await open(image.path, 'r');
+      } catch (err) {
+        throw imageFileError(image.path, err);
+      }
+      try {
+        const limit = total ?? Number.MAX_SAFE_INTEGER;
+        while (true) {
+          check();
+          // Never past the probed size, even if the file grows while it is written.
+          const want = Math.min(BLOCK_BYTES - fill, limit - (blockOffset + fill));
+          if (want <= 0) break;
+          let n: number;
+          try {
+            ({ bytesRead: n } = await fh.read(
+              blocks[current] as Buffer,
+              fill,
+              want,
+              blockOffset + fill,
+            ));
+          } catch (err) {
+            throw imageFileError(image.path, err);
+          }
+          if (n === 0) break;
+          fill += n;
+          if (fill === BLOCK_BYTES) await flushBlock(BLOCK_BYTES);
+        }
+      } finally {
+        await fh.close();
+      }
+      if (total !== null && blockOffset + fill < total)
+        throw imageTooShortError(image.path, blockOffset + fill, total);
+    } else {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        let pos = 0;
+        while (pos < chunk.length) {
+          const block = blocks[current] as Buffer;
+          const n = Math.min(chunk.length - pos, BLOCK_BYTES - fill);
+          chunk.copy(block, fill, pos, pos + n);
+          fill += n;
+          pos += n;
+          if (fill === BLOCK_BYTES) await flushBlock(BLOCK_BYTES);
+        }
       }
     }
     if (fill > 0) await flushBlock(fill);
     if (pending) await pending;
     check();
   } catch (err) {
-    stream.destroy();
+    stream?.destroy();
     if (pending) await (pending as Promise<void>).catch(() => undefined);
     if (signal?.aborted)
       throw cancelledError(

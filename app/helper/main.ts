@@ -8,7 +8,8 @@
  * signal a root process. As VS Code's elevated `--file-write` does, and unlike Etcher's
  * unauthenticated localhost WebSocket.
  */
-import { lstat, readFile } from 'node:fs/promises';
+import { lstat, readFile, rmdir, unlink } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import type { ZflashError } from '../errors.js';
 import { ExitCode, inputError, toZflashError } from '../errors.js';
 import { HELPER_VERB, writeJobSchema, type HelperEvent } from './protocol.js';
@@ -40,8 +41,18 @@ async function readJob(path: string): Promise<unknown> {
     if (!requesters.includes(st.uid)) throw bad('it belongs to another user');
   }
   if (st.size > 256 * 1024) throw bad('it is too large');
+  let text: string;
   try {
-    return JSON.parse(await readFile(path, 'utf8'));
+    text = await readFile(path, 'utf8');
+  } finally {
+    // Read once, then gone: a job (the node's identity) must not outlive a parent that was
+    // killed before it could clean up.
+    await unlink(path).catch(() => undefined);
+    if (basename(dirname(path)).startsWith('zflash-job-'))
+      await rmdir(dirname(path)).catch(() => undefined);
+  }
+  try {
+    return JSON.parse(text);
   } catch {
     throw bad('it is not valid JSON');
   }
