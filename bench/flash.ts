@@ -14,10 +14,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import {
   attachLoop,
   buildNixosIso,
@@ -28,9 +27,8 @@ import {
   tempDir,
   type Loop,
 } from '../test/fixtures.js';
+import { GiB, MiB, ratio, repoRoot, stats, type Stats } from './common.js';
 
-const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
 /** Timed rounds per block (one baseline and one zflash run each, order alternating). */
 const ROUNDS = 3;
 /** Uncounted rounds first in each block (the first also allocates the backing file). */
@@ -43,32 +41,6 @@ const POLL_MS = 50;
 const TARGET_RATIO = 1.0;
 const TARGET_PEAK_MIB = 200;
 const HOST = 'bench-node';
-
-/** The repository root: the nearest folder above this file holding bin/zflash.js. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'bin', 'zflash.js'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('bench: cannot find bin/zflash.js above this file');
-    dir = up;
-  }
-  return dir;
-}
-
-interface Stats {
-  readonly median: number;
-  readonly p90: number;
-  readonly runs: number;
-}
-
-/** Median and nearest-rank p90 of a sample, in ms. */
-function stats(samples: readonly number[]): Stats {
-  const s = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? NaN;
-  const mid = Math.floor(s.length / 2);
-  const median = s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-  return { median, p90: at(0.9), runs: s.length };
-}
 
 const median = (samples: readonly number[]) => stats(samples).median;
 
@@ -319,7 +291,6 @@ function whereIs(path: string): string {
 }
 
 const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 const rate = (bytes: number, ms: number) => `${(bytes / MiB / (ms / 1000)).toFixed(0)} MiB/s`;
 
 function row(label: string, s: Stats, base?: Stats, extra = ''): string {

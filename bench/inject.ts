@@ -21,16 +21,14 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { buildNodeIdentity, parseAuthorizedKeys } from '../app/node/index.js';
 import { renderPayload } from '../app/payload/render.js';
 import { injectTarget, inspectTarget } from '../app/payload/target.js';
 import { buildNixosIso, espOffsetBySfdisk, run, tempDir } from '../test/fixtures.js';
+import { GiB, MiB, ratio, repoRoot, stats, type Stats } from './common.js';
 
-const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
 /** Repeated runs (re-injection, the realistic repeated case) and whole-process runs. */
 const RUNS_IN_PROCESS = 20;
 const RUNS_FIRST = 5;
@@ -42,33 +40,6 @@ const HOST = 'bench-node-1';
 // Fixed so the files injectTarget renders are byte-identical to the ones handed to mcopy.
 const CREATED_AT = new Date('2025-01-01T00:00:00Z');
 
-/** The repository root: the nearest folder above this file holding bin/zflash.js. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'bin', 'zflash.js'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('bench: cannot find bin/zflash.js above this file');
-    dir = up;
-  }
-  return dir;
-}
-
-interface Stats {
-  readonly median: number;
-  readonly p90: number;
-  readonly runs: number;
-}
-
-/** Median and nearest-rank p90 of a sample, in ms. */
-function stats(samples: readonly number[]): Stats {
-  const s = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? NaN;
-  const mid = Math.floor(s.length / 2);
-  const median = s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-  return { median, p90: at(0.9), runs: s.length };
-}
-
-/** Wall time of one child process, spawned the same way for every command compared. */
 function timeProcess(cmd: string, args: readonly string[]): number {
   const t0 = performance.now();
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -134,7 +105,6 @@ function peakRss(node: string, args: readonly string[]): { kib: number; via: str
 }
 
 const ms = (v: number) => `${v.toFixed(v < 10 ? 2 : 1)} ms`;
-const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 
 function row(label: string, s: Stats, base?: Stats): string {
   return [
