@@ -14,12 +14,15 @@ import {
   readdirSync,
   readFileSync,
   readSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeImagePatch } from '../app/flash/overlay.js';
+import { runHelper } from '../app/helper/client.js';
+import type { HelperEvent } from '../app/helper/protocol.js';
 import { probeImage } from '../app/image/image-source.js';
 import { readSshKeyFile, buildNodeIdentity } from '../app/node/index.js';
 import { renderPayload } from '../app/payload/render.js';
@@ -385,6 +388,7 @@ describe('the helper trusts nothing', () => {
       verify: true,
       eject: false,
       allowLoop,
+      parentPid: process.pid,
     };
   }
 
@@ -423,5 +427,86 @@ describe('the helper trusts nothing', () => {
     const r2 = await runHelperWith(forged);
     expect(r2.code).toBe(2);
     expect(r2.event.error.code).toBe('ZFLASH_HELPER_JOB');
+  });
+});
+
+describe('the files channel (how osascript and UAC reach the helper), run for real as root', () => {
+  async function request(image: string, device: string) {
+    const { keys } = await readSshKeyFile(`${key}.pub`);
+    const { identity } = buildNodeIdentity({ hostname: 'node-7', keys });
+    return {
+      version: 1 as const,
+      verb: 'write' as const,
+      image: { path: image, sha256: null },
+      drive: { device, expectedSize: null },
+      file: null,
+      identity,
+      createdAt: new Date().toISOString(),
+      verify: true,
+      eject: false,
+      allowLoop: true,
+    };
+  }
+
+  it('streams progress through events.jsonl and ends with a verified result', async () => {
+    const { loop } = drive('d-files.img', 64);
+    const events: HelperEvent[] = [];
+    const result = await runHelper(await request(iso, loop.device), {
+      channel: 'files',
+      helperCommand: [process.execPath, HELPER],
+      onEvent: (e) => events.push(e),
+    });
+    expect(result).toMatchObject({ type: 'result', verified: true });
+    expect(events.some((e) => e.type === 'progress' && e.phase === 'verifying')).toBe(true);
+    const esp = espOffsetBySfdisk(iso);
+    expect(mtype(loop.device, esp.offset, 'zeta-hostname.txt')).toBe('node-7\n');
+  });
+
+  it('cancels through the cancel file: cancelled, first MiB not written', async () => {
+    const { loop } = drive('d-files-cancel.img', 128);
+    const ac = new AbortController();
+    const run = runHelper(await request(`${tmp.path}/big.iso.bz2`, loop.device), {
+      channel: 'files',
+      helperCommand: [process.execPath, HELPER],
+      signal: ac.signal,
+      onEvent: (e) => {
+        if (e.type === 'progress' && e.phase === 'writing' && e.bytes > 8 * MiB) ac.abort();
+      },
+    });
+    await expect(run).rejects.toMatchObject({ code: 'ZFLASH_CANCELLED', exitCode: 130 });
+    expect(ac.signal.aborted).toBe(true);
+    expect(readDevice(loop.device, MiB).every((b) => b === 0)).toBe(true);
+  });
+
+  it('refuses an events file that is a link (root never writes where the user points it)', async () => {
+    const { loop, file } = drive('d-files-link.img', 64);
+    const before = sha256(readFileSync(file));
+    const dir = `${tmp.path}/zflash-job-link`;
+    mkdirSync(dir, { mode: 0o700 });
+    const victim = `${tmp.path}/victim.txt`;
+    writeFileSync(victim, 'precious\n');
+    symlinkSync(victim, `${dir}/events.jsonl`);
+    writeFileSync(
+      `${dir}/job.json`,
+      JSON.stringify({ ...(await request(iso, loop.device)), parentPid: process.pid }),
+      {
+        mode: 0o600,
+      },
+    );
+    const child = spawn(process.execPath, [
+      HELPER,
+      'write',
+      '--job',
+      `${dir}/job.json`,
+      '--channel',
+      'files',
+    ]);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((res) => child.on('close', res));
+    expect(code).toBe(2);
+    expect(JSON.parse(out.trim().split('\n').at(-1) ?? '{}').error.code).toBe('ZFLASH_HELPER_JOB');
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(sha256(readFileSync(file))).toBe(before);
   });
 });

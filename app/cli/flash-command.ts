@@ -8,7 +8,12 @@ import { cancelledError, inputError } from '../errors.js';
 import { findSidecarChecksum, parseSha256Hex } from '../image/checksum.js';
 import { probeImage } from '../image/image-source.js';
 import { runHelper } from '../helper/client.js';
-import { JOB_VERSION, HELPER_VERB, type HelperEvent, type WriteJob } from '../helper/protocol.js';
+import {
+  JOB_VERSION,
+  HELPER_VERB,
+  type HelperEvent,
+  type WriteJobRequest,
+} from '../helper/protocol.js';
 import { parse, wantsJson } from './args.js';
 import { identityFromOptions, identityOptions, identityUsage } from './identity-options.js';
 import type { CliIo, Command } from './io.js';
@@ -192,13 +197,13 @@ export const flashCommand: Command = async (argv, io) => {
       device = resolve(values.target ?? '');
     }
 
-    const job: WriteJob = {
+    const job: WriteJobRequest = {
       version: JOB_VERSION,
       verb: HELPER_VERB,
       image: { path: imagePath, sha256: checksum },
       drive: values.drive ? { device, expectedSize } : null,
       file: values.target ? { path: device, overwrite: values.force ?? false } : null,
-      identity: JSON.parse(JSON.stringify(identity)),
+      identity,
       createdAt: new Date().toISOString(),
       verify: !values['no-verify'],
       eject: !values['no-eject'],

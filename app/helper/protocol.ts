@@ -5,8 +5,12 @@
  */
 import { z } from 'zod';
 import { nodeIdentitySchema } from '../node/identity.js';
+import type { NodeIdentity } from '../node/types.js';
 
 export const HELPER_VERB = 'write';
+/** Beside the job file, for the files channel (osascript, UAC): see helper/main.ts. */
+export const EVENTS_FILE = 'events.jsonl';
+export const CANCEL_FILE = 'cancel';
 export const JOB_VERSION = 1;
 
 const hex64 = z.string().regex(/^[0-9a-fA-F]{64}$/);
@@ -35,6 +39,8 @@ export const writeJobSchema = z
     verify: z.boolean(),
     eject: z.boolean(),
     allowLoop: z.boolean(),
+    /** The requesting process, polled on the files channel to notice it died. */
+    parentPid: z.number().int().positive().nullable(),
   })
   .strict()
   .refine((j) => (j.drive === null) !== (j.file === null), {
@@ -42,6 +48,10 @@ export const writeJobSchema = z
   });
 
 export type WriteJob = z.infer<typeof writeJobSchema>;
+/** What callers hand to runHelper; it fills in parentPid itself. */
+export type WriteJobRequest = Omit<WriteJob, 'parentPid' | 'identity'> & {
+  readonly identity: NodeIdentity;
+};
 
 const progressSchema = z.object({
   type: z.literal('progress'),
