@@ -4,6 +4,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
+  truncateSync,
   mkdtempSync,
   rmSync,
   writeFileSync,
@@ -278,16 +279,26 @@ export function equalOutside(a: Buffer, b: Buffer, start: number, end: number): 
 }
 
 export interface Loop {
+  /** `/dev/loopN` */
   readonly device: string;
+  readonly backingFile: string;
   detach(): void;
 }
 
-/** A loop block device over `file`, made by this test; detach() removes it (idempotent). */
-export function attachLoop(file: string, opts: { readOnly?: boolean } = {}): Loop {
-  const device = run('losetup', ['-f', '--show', ...(opts.readOnly ? ['-r'] : []), file]).trim();
+/**
+ * A loop block device over `file`, made by this test; detach() removes it (idempotent).
+ * `partitions` (-P) makes the kernel scan its partition table (`/dev/loopNp1`).
+ */
+export function attachLoop(
+  file: string,
+  opts: { readOnly?: boolean; partitions?: boolean } = {},
+): Loop {
+  const flags = [...(opts.readOnly ? ['-r'] : []), ...(opts.partitions ? ['-P'] : [])];
+  const device = run('losetup', ['-f', '--show', ...flags, file]).trim();
   let attached = true;
   return {
     device,
+    backingFile: file,
     detach() {
       if (!attached) return;
       attached = false;
@@ -297,6 +308,18 @@ export function attachLoop(file: string, opts: { readOnly?: boolean } = {}): Loo
       if (back.replace(/ \(deleted\)$/, '') === file) run('losetup', ['-d', device]);
     },
   };
+}
+
+/** A loop device over a new sparse file of `sizeBytes` in `dir` (named `name`, default disk.img). */
+export function attachSparseLoop(
+  dir: string,
+  sizeBytes: number,
+  opts: { name?: string; partitions?: boolean } = {},
+): Loop {
+  const file = join(dir, opts.name ?? 'disk.img');
+  writeFileSync(file, '');
+  truncateSync(file, sizeBytes);
+  return attachLoop(file, { partitions: opts.partitions ?? false });
 }
 
 /** Loop tests never skip silently: without root they fail and say why. */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attachLoop, type LoopDevice } from '../drives/loop-device.fixtures.js';
+import { attachSparseLoop, type Loop } from '../../test/fixtures.js';
 import { ciMachine, linuxLaptop } from '../drives/recorded-drives.fixtures.js';
 import type { PolicyContext } from '../drives/types.js';
 import { createDrivesCommand, drivesCommand } from './drives-command.js';
@@ -60,10 +60,10 @@ interface JsonDrive {
 
 describe('zflash drives on this machine (real drivelist and a real loop device)', () => {
   let dir: string;
-  let loop: LoopDevice | undefined;
+  let loop: Loop | undefined;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'zflash-drives-cli-'));
-    loop = await attachLoop(dir, 64 * MiB);
+    loop = attachSparseLoop(dir, 64 * MiB);
   });
   afterAll(async () => {
     await loop?.detach();
@@ -75,7 +75,7 @@ describe('zflash drives on this machine (real drivelist and a real loop device)'
     expect(await drivesCommand(['--json'], io)).toBe(0);
     expect(stderr.text).toBe('');
     const drives = JSON.parse(stdout.text) as JsonDrive[];
-    const mine = drives.find((d) => d.drive.device === loop!.path);
+    const mine = drives.find((d) => d.drive.device === loop!.device);
     expect(mine).toMatchObject({
       drive: { size: 64 * MiB, isLoop: true },
       verdict: { status: 'eligible', reasons: [] },
@@ -98,7 +98,7 @@ describe('zflash drives on this machine (real drivelist and a real loop device)'
     const { io, stdout } = makeIo({ ZFLASH_ALLOW_LOOP: '1' });
     expect(await drivesCommand(['--json', '--image', image], io)).toBe(0);
     const mine = (JSON.parse(stdout.text) as JsonDrive[]).find(
-      (d) => d.drive.device === loop!.path,
+      (d) => d.drive.device === loop!.device,
     );
     expect(mine?.verdict.reasons.map((r) => r.code)).toEqual(['DRIVE_TOO_SMALL']);
   });
@@ -108,7 +108,7 @@ describe('zflash drives on this machine (real drivelist and a real loop device)'
     expect(await drivesCommand([], io)).toBe(0);
     const lines = stdout.lines();
     expect(lines[0]).toMatch(/^DEVICE\s+SIZE\s+BUS\s+DESCRIPTION\s+MOUNTPOINTS\s+VERDICT$/);
-    expect(lines.find((l) => l.startsWith(loop!.path))).toMatch(
+    expect(lines.find((l) => l.startsWith(loop!.device))).toMatch(
       /\s67\.1 MB\s+LOOP\s+Loop device .*\s+-\s+eligible$/,
     );
     const vda = lines.findIndex((l) => l.startsWith('/dev/vda '));
@@ -122,7 +122,7 @@ describe('zflash drives on this machine (real drivelist and a real loop device)'
     const controller = new AbortController();
     const { io, stdout } = makeIo({ ZFLASH_ALLOW_LOOP: '1' }, controller.signal);
     const run = createDrivesCommand({ intervalMs: 100 })(['--watch', '--json'], io);
-    await stdout.waitForLine((l) => l.includes(`"device":"${loop!.path}"`), 10_000);
+    await stdout.waitForLine((l) => l.includes(`"device":"${loop!.device}"`), 10_000);
     controller.abort();
     expect(await run).toBe(0);
     const events = stdout.lines().map((l) => JSON.parse(l) as { type: string } & JsonDrive);
@@ -131,7 +131,7 @@ describe('zflash drives on this machine (real drivelist and a real loop device)'
       'attach',
     ]);
     expect(
-      events.some((e) => e.drive.device === loop!.path && e.verdict.status === 'eligible'),
+      events.some((e) => e.drive.device === loop!.device && e.verdict.status === 'eligible'),
     ).toBe(true);
   });
 });

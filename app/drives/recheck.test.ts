@@ -2,7 +2,7 @@ import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attachLoop, sh, type LoopDevice } from './loop-device.fixtures.js';
+import { attachSparseLoop, run, type Loop } from '../../test/fixtures.js';
 import { recheckDrive, stableDescription } from './recheck.js';
 import { readSystemContext } from './system-context.js';
 
@@ -11,15 +11,19 @@ const allowLoop = { ZFLASH_ALLOW_LOOP: '1' };
 
 describe('recheckDrive (the helper, right before it opens the drive)', () => {
   let dir: string;
-  let loop: LoopDevice | undefined;
-  let parted: LoopDevice | undefined;
+  let loop: Loop | undefined;
+  let parted: Loop | undefined;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'zflash-recheck-'));
-    loop = await attachLoop(dir, 64 * MiB);
-    parted = await attachLoop(dir, 16 * MiB, { name: 'parted.img', partitions: true });
-    await sh('sfdisk', ['--quiet', parted.path], 'label: dos\n,,83\n');
-    await sh('partx', ['-u', parted.path]).catch(() => sh('partx', ['-a', parted!.path]));
+    loop = attachSparseLoop(dir, 64 * MiB);
+    parted = attachSparseLoop(dir, 16 * MiB, { name: 'parted.img', partitions: true });
+    run('sfdisk', ['--quiet', parted.device], { input: 'label: dos\n,,83\n' });
+    try {
+      run('partx', ['-u', parted.device]);
+    } catch {
+      run('partx', ['-a', parted!.device]);
+    }
   });
   afterAll(async () => {
     await loop?.detach();
@@ -29,33 +33,33 @@ describe('recheckDrive (the helper, right before it opens the drive)', () => {
 
   it('resolves a symlink to the loop device and judges the real device', async () => {
     const link = join(dir, 'by-id-link');
-    await symlink(loop!.path, link);
+    await symlink(loop!.device, link);
     const r = await recheckDrive(link, { env: allowLoop, imageSize: 32 * MiB });
     expect(r.requestedPath).toBe(link);
-    expect(r.drive.device).toBe(loop!.path);
-    expect(r.drive.raw).toBe(loop!.path);
+    expect(r.drive.device).toBe(loop!.device);
+    expect(r.drive.raw).toBe(loop!.device);
     expect(r.deviceNumber).toMatch(/^7:\d+$/);
     expect(r.verdict).toEqual({ status: 'eligible', reasons: [] });
   });
 
   it('refuses it as too small against a bigger image', async () => {
-    const r = await recheckDrive(loop!.path, { env: allowLoop, imageSize: 65 * MiB });
+    const r = await recheckDrive(loop!.device, { env: allowLoop, imageSize: 65 * MiB });
     expect(r.verdict.reasons.map((x) => x.code)).toEqual(['DRIVE_TOO_SMALL']);
   });
 
   it('accepts a PolicyContext read earlier, and re-reads the system facts', async () => {
     const ctx = await readSystemContext({ env: allowLoop, imageSize: 1 * MiB });
-    const r = await recheckDrive(loop!.path, ctx);
+    const r = await recheckDrive(loop!.device, ctx);
     expect(r.verdict.status).toBe('eligible');
   });
 
   it('refuses a loop device when loop devices are not allowed', async () => {
-    const r = await recheckDrive(loop!.path, { env: {} });
+    const r = await recheckDrive(loop!.device, { env: {} });
     expect(r.verdict.reasons.map((x) => x.code)).toEqual(['DRIVE_LOOP_NOT_ALLOWED']);
   });
 
   it('refuses a drive that is not the one the operator chose any more', async () => {
-    const r = await recheckDrive(loop!.path, {
+    const r = await recheckDrive(loop!.device, {
       env: allowLoop,
       expected: { size: 16 * 1000 * 1000 * 1000, description: 'SanDisk Ultra' },
     });
@@ -65,7 +69,7 @@ describe('recheckDrive (the helper, right before it opens the drive)', () => {
   });
 
   it('accepts the same drive when only its mount part of the description changed', async () => {
-    const r = await recheckDrive(loop!.path, {
+    const r = await recheckDrive(loop!.device, {
       env: allowLoop,
       expected: { size: 64 * MiB, description: `Loop device (${loop!.backingFile})` },
     });
@@ -75,7 +79,7 @@ describe('recheckDrive (the helper, right before it opens the drive)', () => {
   });
 
   it('refuses a partition, naming the whole drive as the thing to choose', async () => {
-    const r = await recheckDrive(`${parted!.path}p1`, { env: allowLoop });
+    const r = await recheckDrive(`${parted!.device}p1`, { env: allowLoop });
     expect(r.verdict.reasons.map((x) => x.code)).toEqual(['DRIVE_PARTITION']);
   });
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZflashError } from '../errors.js';
-import { attachLoop, type LoopDevice } from './loop-device.fixtures.js';
+import { attachSparseLoop, type Loop } from '../../test/fixtures.js';
 import { ciMachine, linuxLaptop } from './recorded-drives.fixtures.js';
 import { scanDrives } from './scanner.js';
 import type { PolicyContext } from './types.js';
@@ -13,11 +13,11 @@ const allowLoop = { ZFLASH_ALLOW_LOOP: '1' };
 
 describe('scanDrives with a real loop device', () => {
   let dir: string;
-  let loop: LoopDevice | undefined;
+  let loop: Loop | undefined;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'zflash-scan-'));
-    loop = await attachLoop(dir, 64 * MiB);
+    loop = attachSparseLoop(dir, 64 * MiB);
   });
   afterAll(async () => {
     await loop?.detach();
@@ -26,12 +26,12 @@ describe('scanDrives with a real loop device', () => {
 
   it('lists loop devices only with ZFLASH_ALLOW_LOOP=1', async () => {
     const hidden = await scanDrives({ env: {} });
-    expect(hidden.some((a) => a.drive.device === loop!.path)).toBe(false);
+    expect(hidden.some((a) => a.drive.device === loop!.device)).toBe(false);
     expect(hidden.some((a) => a.drive.isLoop)).toBe(false);
     const shown = await scanDrives({ env: allowLoop });
-    const mine = shown.find((a) => a.drive.device === loop!.path);
+    const mine = shown.find((a) => a.drive.device === loop!.device);
     expect(mine?.drive).toMatchObject({
-      raw: loop!.path,
+      raw: loop!.device,
       size: 64 * MiB,
       busType: 'LOOP',
       isLoop: true,
@@ -43,12 +43,12 @@ describe('scanDrives with a real loop device', () => {
 
   it('offers it when the image fits and refuses it as too small when it does not', async () => {
     const fits = await scanDrives({ env: allowLoop, imageSize: 32 * MiB });
-    expect(fits.find((a) => a.drive.device === loop!.path)?.verdict).toEqual({
+    expect(fits.find((a) => a.drive.device === loop!.device)?.verdict).toEqual({
       status: 'eligible',
       reasons: [],
     });
     const tooBig = await scanDrives({ env: allowLoop, imageSize: 128 * MiB });
-    const v = tooBig.find((a) => a.drive.device === loop!.path)?.verdict;
+    const v = tooBig.find((a) => a.drive.device === loop!.device)?.verdict;
     expect(v?.status).toBe('refused');
     expect(v?.reasons.map((r) => r.code)).toEqual(['DRIVE_TOO_SMALL']);
   });

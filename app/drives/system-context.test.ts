@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZflashError } from '../errors.js';
 import { devNumberOf, diskChain, parseMountinfo, parseSwaps } from './linux-block.js';
-import { attachLoop, sh, type LoopDevice } from './loop-device.fixtures.js';
+import { attachSparseLoop, run, type Loop } from '../../test/fixtures.js';
 import { scanDrives } from './scanner.js';
 import { readSystemContext } from './system-context.js';
 import type { AssessedDrive } from './types.js';
@@ -101,7 +101,7 @@ describe('readSystemContext and scanDrives on this machine', () => {
 
 describe('mapping a mounted partition to its whole disk (real partitioned loop device)', () => {
   let dir: string;
-  let loop: LoopDevice | undefined;
+  let loop: Loop | undefined;
   let mountDir: string;
   let mounted = false;
 
@@ -109,18 +109,22 @@ describe('mapping a mounted partition to its whole disk (real partitioned loop d
     dir = await mkdtemp(join(tmpdir(), 'zflash-part-'));
     mountDir = join(dir, 'mnt');
     await mkdir(mountDir);
-    loop = await attachLoop(dir, 32 * 1024 * 1024, { partitions: true });
-    await sh('sfdisk', ['--quiet', loop.path], 'label: dos\n,,83\n');
+    loop = attachSparseLoop(dir, 32 * 1024 * 1024, { partitions: true });
+    run('sfdisk', ['--quiet', loop.device], { input: 'label: dos\n,,83\n' });
     // -P at attach saw an empty table; tell the kernel about the new partition.
-    await sh('partx', ['-u', loop.path]).catch(() => sh('partx', ['-a', loop!.path]));
-    await sh('mkfs.ext4', ['-q', '-F', `${loop.path}p1`]);
-    await sh('mount', [`${loop.path}p1`, mountDir]);
+    try {
+      run('partx', ['-u', loop.device]);
+    } catch {
+      run('partx', ['-a', loop!.device]);
+    }
+    run('mkfs.ext4', ['-q', '-F', `${loop.device}p1`]);
+    run('mount', [`${loop.device}p1`, mountDir]);
     mounted = true;
   });
 
   afterAll(async () => {
     try {
-      if (mounted) await sh('umount', [mountDir]);
+      if (mounted) run('umount', [mountDir]);
     } finally {
       await loop?.detach();
       await rm(dir, { recursive: true, force: true });
@@ -128,7 +132,7 @@ describe('mapping a mounted partition to its whole disk (real partitioned loop d
   });
 
   it('walks loopNp1 up to loopN through sysfs', async () => {
-    const name = loop!.path.slice('/dev/'.length);
+    const name = loop!.device.slice('/dev/'.length);
     expect(await diskChain(`${name}p1`)).toEqual([`${name}p1`, name]);
   });
 
@@ -138,14 +142,14 @@ describe('mapping a mounted partition to its whole disk (real partitioned loop d
     const ctx = await readSystemContext({ imagePath: image, env: { ZFLASH_ALLOW_LOOP: '1' } });
     expect(ctx.uses).toContainEqual({
       kind: 'mount',
-      disk: loop!.path,
-      source: `${loop!.path}p1`,
+      disk: loop!.device,
+      source: `${loop!.device}p1`,
       target: mountDir,
     });
-    expect(ctx.uses).toContainEqual({ kind: 'image', disk: loop!.path, path: image });
+    expect(ctx.uses).toContainEqual({ kind: 'image', disk: loop!.device, path: image });
 
     const scan = await scanDrives({ imagePath: image, env: { ZFLASH_ALLOW_LOOP: '1' } });
-    const mine = scan.find((a) => a.drive.device === loop!.path);
+    const mine = scan.find((a) => a.drive.device === loop!.device);
     expect(mine?.drive.mountpoints).toEqual([mountDir]);
     expect(codes(mine)).toEqual(['DRIVE_HOLDS_IMAGE']);
   });

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attachLoop, type LoopDevice } from './loop-device.fixtures.js';
+import { attachSparseLoop, type Loop } from '../../test/fixtures.js';
 import { linuxLaptop } from './recorded-drives.fixtures.js';
 import { assessDrives, normalizeDrive } from './scanner.js';
 import type { AssessedDrive, DriveEvent, PolicyContext } from './types.js';
@@ -106,7 +106,7 @@ describe('watchDrives with an injected scan', () => {
 
 describe('watchDrives with a real loop device', () => {
   let dir: string;
-  let loop: LoopDevice | undefined;
+  let loop: Loop | undefined;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'zflash-watch-'));
   });
@@ -131,8 +131,8 @@ describe('watchDrives with a real loop device', () => {
         10_000,
         'initial scan',
       );
-      loop = await attachLoop(dir, 16 * 1024 * 1024);
-      const device = loop.path;
+      loop = attachSparseLoop(dir, 16 * 1024 * 1024);
+      const device = loop.device;
       const attached = await log.next(
         (e) => e.type === 'attach' && e.drive.drive.device === device,
         10_000,
