@@ -13,10 +13,9 @@ import {
   openSync,
   readSync,
   closeSync,
-  statSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 
 export const ISOHDPFX = '/usr/lib/ISOLINUX/isohdpfx.bin';
@@ -327,6 +326,3 @@ export function requireLoop(): void {
   if (process.getuid?.() !== 0)
     throw new Error('these tests attach loop devices and must run as root');
 }
-
-export const fileSize = (p: string): number => statSync(p).size;
-export { dirname };

@@ -1,6 +1,6 @@
 /** `zflash drives [--json] [--watch] [--image PATH]`: every drive with its safety verdict. */
 import {
-  formatBytes,
+  formatDriveSize,
   readSystemContext,
   scanDrives,
   watchDrives,
@@ -36,7 +36,7 @@ export interface DrivesCommandDeps extends Pick<
 }
 
 function sizeText(bytes: number | null): string {
-  const text = formatBytes(bytes);
+  const text = formatDriveSize(bytes);
   return text === 'unknown size' ? 'unknown' : text;
 }
 

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { basename, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
-import { driveRefusedError, recheckDrive } from '../drives/index.js';
+import { driveRefusedError, formatDriveSize, recheckDrive } from '../drives/index.js';
 import { cancelledError, inputError } from '../errors.js';
 import { findSidecarChecksum, parseSha256Hex } from '../image/checksum.js';
 import { probeImage } from '../image/image-source.js';
@@ -91,7 +91,6 @@ function progressPrinter(
     cliProgress.Presets.shades_classic,
   );
   let started = false;
-  let phase = '';
   return {
     onEvent: (e) => {
       if (e.type !== 'progress') return;
@@ -105,10 +104,7 @@ function progressPrinter(
       if (!started) {
         bar.start(total, e.bytes, payload);
         started = true;
-      } else if (phase !== e.phase) {
-        bar.setTotal(total);
       }
-      phase = e.phase;
       bar.setTotal(total);
       bar.update(e.bytes, payload);
     },
@@ -183,7 +179,7 @@ export const flashCommand: Command = async (argv, io) => {
         }
         io.stderr.write(
           [
-            `This will ERASE ${drive.device}: ${drive.description || 'unnamed drive'}, ${formatBytes(drive.size)}, bus ${drive.busType}`,
+            `This will ERASE ${drive.device}: ${drive.description || 'unnamed drive'}, ${formatDriveSize(drive.size)}, bus ${drive.busType}`,
             ...verdict.reasons.map((r) => `  warning: ${r.message}`),
             (await lsblk(drive.device)).trimEnd(),
             `Image: ${basename(imagePath)} (${image.size === null ? 'size unknown until written' : formatBytes(image.size)}) for node ${identity.hostname}`,

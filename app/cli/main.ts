@@ -2,6 +2,7 @@
 import { ExitCode } from '../errors.js';
 import { APP } from '../version.js';
 import type { CliIo, Command } from './io.js';
+import { reportError } from './output.js';
 
 // Each command's modules load only when it runs: sshpk and zod alone cost ~100 ms of
 // start-up, which `zflash drives` or `--help` should not pay (bench/inject.ts measured it).
@@ -58,7 +59,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     );
     return ExitCode.input;
   }
-  return (await cmd.load())(rest, io);
+  try {
+    return await (
+      await cmd.load()
+    )(rest, io);
+  } catch (err) {
+    // Commands report their own errors; this only catches a broken install or a bug.
+    return reportError(io, err, rest.includes('--json'));
+  }
 }
 
 /** Entry used by bin/zflash.js: wires the real process streams and signals. */

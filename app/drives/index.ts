@@ -13,7 +13,7 @@ export type {
   Verdict,
   VerdictStatus,
 } from './types.js';
-export { formatBytes } from './format.js';
+export { formatDriveSize } from './format.js';
 export {
   LARGE_DRIVE_BYTES,
   assessDrive,

@@ -6,7 +6,7 @@
  * read-only, virtual devices. Pure: no I/O, unit-tested on recorded drivelist outputs.
  */
 import { assertNever } from '../errors.js';
-import { formatBytes } from './format.js';
+import { formatDriveSize } from './format.js';
 import type { DiskUse, DriveInfo, PolicyContext, Reason, Verdict, VerdictStatus } from './types.js';
 
 /**
@@ -190,7 +190,7 @@ export function assessDrive(drive: DriveInfo, ctx: PolicyContext): Verdict {
     reasons.push(
       refuse(
         'DRIVE_TOO_SMALL',
-        `This drive (${formatBytes(drive.size)}) is smaller than the image (${formatBytes(ctx.imageSize)}).`,
+        `This drive (${formatDriveSize(drive.size)}) is smaller than the image (${formatDriveSize(ctx.imageSize)}).`,
       ),
     );
   }
@@ -199,7 +199,7 @@ export function assessDrive(drive: DriveInfo, ctx: PolicyContext): Verdict {
     reasons.push(
       warn(
         'DRIVE_LARGE',
-        `This drive is large (${formatBytes(drive.size)}) for an installer stick: make sure it is not a backup disk.`,
+        `This drive is large (${formatDriveSize(drive.size)}) for an installer stick: make sure it is not a backup disk.`,
       ),
     );
   }

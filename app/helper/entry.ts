@@ -4,5 +4,12 @@ import { helperMain } from './main.js';
 
 helperMain(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  () => process.exit(ExitCode.bug),
+  (err: unknown) => {
+    // helperMain reports every error as a JSON line; reaching here is a bug, said on stderr
+    // so the client's ZFLASH_HELPER_DIED carries it.
+    process.stderr.write(
+      `zflash helper: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exit(ExitCode.bug);
+  },
 );
