@@ -4,6 +4,7 @@
  * (the same enum as the CLI: app/errors.ts).
  */
 import { z } from 'zod';
+import { ERROR_CODE_LIST, ERROR_KINDS } from '../errors.js';
 import { nodeIdentitySchema } from '../node/identity.js';
 import type { NodeIdentity } from '../node/types.js';
 
@@ -63,8 +64,8 @@ const progressSchema = z.object({
 });
 
 const errorBody = z.object({
-  code: z.string(),
-  kind: z.enum(['input', 'target', 'io', 'cancelled', 'bug']),
+  code: z.enum(ERROR_CODE_LIST),
+  kind: z.enum(ERROR_KINDS),
   message: z.string(),
   hint: z.string(),
   exitCode: z.number(),
