@@ -77,6 +77,7 @@ export const ERROR_CODES = {
   },
   ZFLASH_SECRET_FILE: { kind: 'input', doc: 'a passphrase or password file cannot be read' },
   ZFLASH_CHECKSUM_INVALID: { kind: 'input', doc: 'the given SHA-256 is not 64 hex digits' },
+  ZFLASH_IMAGE_NOT_FOUND: { kind: 'input', doc: 'the image file does not exist' },
   ZFLASH_HELPER_USAGE: {
     kind: 'input',
     doc: 'the privileged helper was started with unexpected arguments',
@@ -86,7 +87,6 @@ export const ERROR_CODES = {
     doc: 'the privileged helper refused its job file or events file',
   },
   // target: the image, the drive or the file written to
-  ZFLASH_IMAGE_NOT_FOUND: { kind: 'target', doc: 'the image file does not exist' },
   ZFLASH_IMAGE_UNREADABLE: { kind: 'target', doc: 'the image file cannot be read' },
   ZFLASH_IMAGE_EMPTY: { kind: 'target', doc: 'the image is empty' },
   ZFLASH_IMAGE_TOO_SMALL: {

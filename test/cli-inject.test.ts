@@ -3,9 +3,10 @@
  * process, on fixture images made by xorriso/mkfs.vfat and on real loop block devices,
  * judged by mtools, fsck.fat and sfdisk.
  */
-import { copyFileSync, readFileSync, writeFileSync, truncateSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync, truncateSync } from 'node:fs';
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { onlyLine } from './json-lines.js';
 import {
   attachLoop,
   buildEsp,
@@ -57,7 +58,7 @@ describe('zflash inspect', () => {
   it('reports the ESP of a fresh NixOS ISO where sfdisk and minfo see it, and no payload', () => {
     const r = zflash(['inspect', iso, '--json']);
     expect(r.code).toBe(0);
-    const j = JSON.parse(r.stdout);
+    const j = onlyLine(r.stdout, 'inspect');
     const esp = espOffsetBySfdisk(iso);
     expect(j.esp).toMatchObject({
       partition: 2,
@@ -82,7 +83,7 @@ describe('zflash inspect', () => {
     writeFileSync(`${tmp.path}/nofit.bin`, randomBytes(free - 4096));
     run('mcopy', ['-i', p, `${tmp.path}/nofit.bin`, '::/nofit.bin']);
     const before = fileSha256(p);
-    const j = JSON.parse(zflash(['inspect', p, '--json']).stdout);
+    const j = onlyLine(zflash(['inspect', p, '--json']).stdout, 'inspect');
     expect(j.esp.payloadFits).toBe(false);
     expect(j.installer.nixos).toBe(false);
     expect(fileSha256(p)).toBe(before);
@@ -131,7 +132,7 @@ describe('zflash inject', () => {
       true,
     );
 
-    const j = JSON.parse(zflash(['inspect', target, '--json']).stdout);
+    const j = onlyLine(zflash(['inspect', target, '--json']).stdout, 'inspect');
     expect(j.payload).toMatchObject({ hostname: 'node-1', roles: ['worker', 'gpu'], problems: [] });
     expect(j.payload.keys).toEqual([
       { type: 'ssh-ed25519', fingerprint: keyFp, comment: 'op@laptop' },
@@ -209,15 +210,15 @@ describe('zflash inject', () => {
     );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({
-      ok: true,
+    expect(onlyLine(r.stdout, 'inject')).toMatchObject({
+      type: 'inject',
       target: { kind: 'block-device' },
       hostname: 'loop-node',
     });
     const esp = espOffsetBySfdisk(backing);
     expect(mtype(loop.device, esp.offset, 'zeta-hostname.txt')).toBe('loop-node\n');
     fsckClean(extractRange(loop.device, esp.offset, esp.size, `${tmp.path}/loop.esp`));
-    const j = JSON.parse(zflash(['inspect', loop.device, '--json']).stdout);
+    const j = onlyLine(zflash(['inspect', loop.device, '--json']).stdout, 'inspect');
     expect(j.payload.hostname).toBe('loop-node');
     loop.detach();
   });
@@ -317,21 +318,18 @@ describe('refusals: clear error, stable code, exit code, target unchanged', () =
 
   it.each(cases)('refuses %s', (_name, make, exit, code) => {
     const { target, args, env } = make();
-    const hashBefore = (() => {
-      try {
-        return fileSha256(target);
-      } catch {
-        return null;
-      }
-    })();
+    // Only a target that does not exist has no "before" to compare with.
+    const hashBefore = existsSync(target) ? fileSha256(target) : null;
+    if (code !== 'ZFLASH_TARGET_NOT_FOUND') expect(hashBefore).not.toBeNull();
     const r = zflash(['inject', target, ...args], env);
     expect(r.code).toBe(exit);
     expect(r.stderr).toMatch(/^error: .+\nhint: .+\ncode: [A-Z_]+\n$/);
     expect(r.stderr).toContain(`code: ${code}`);
-    if (hashBefore) expect(fileSha256(target)).toBe(hashBefore);
+    if (hashBefore === null) expect(existsSync(target)).toBe(false);
+    else expect(fileSha256(target)).toBe(hashBefore);
     const j = zflash(['inject', target, ...args, '--json'], env);
     expect(j.code).toBe(exit);
-    expect(JSON.parse(j.stdout).error).toMatchObject({ code, exitCode: exit });
+    expect(onlyLine(j.stdout, 'error').error).toMatchObject({ code, exitCode: exit });
   });
 
   it('never prints or writes the private key bytes', () => {

@@ -11,7 +11,7 @@ import {
 import { assertNever, type ZflashErrorJson } from '../errors.js';
 import { parse, wantsJson } from './args.js';
 import type { CliIo, Command } from './io.js';
-import { printJson, printJsonLine, reportError } from './output.js';
+import { printJsonLine, reportError } from './output.js';
 
 const USAGE = 'zflash drives [--json] [--watch] [--image PATH]';
 
@@ -23,7 +23,8 @@ eligible, warn (check it is the drive you mean) or refused, and the reasons.
   --image PATH  judge against this image too (too small? stored on the drive?)
   --watch       keep running and report drives as they are plugged in or removed;
                 stop with Ctrl-C
-  --json        one JSON array; with --watch, one JSON object per line and event
+  --json        JSON lines: one {"type":"drive"} object per drive; with --watch,
+                one object per event (attach, detach, change, scan-error)
 
 Loop devices are listed only when ZFLASH_ALLOW_LOOP=1 is set (tests, VM workflows).`;
 
@@ -77,6 +78,11 @@ export function formatDriveTable(drives: readonly AssessedDrive[]): string {
 
 export function driveJson(a: AssessedDrive) {
   return { drive: a.drive, verdict: a.verdict };
+}
+
+/** One line of `zflash drives --json`. */
+export function driveLine(a: AssessedDrive) {
+  return { type: 'drive' as const, ...driveJson(a) };
 }
 
 export function eventJson(e: DriveEvent) {
@@ -140,7 +146,7 @@ export function createDrivesCommand(deps: DrivesCommandDeps = {}): Command {
 
       if (!values.watch) {
         const drives = await scanDrives(opts);
-        if (json) printJson(io, drives.map(driveJson));
+        if (json) for (const d of drives) printJsonLine(io, driveLine(d));
         else io.stdout.write(formatDriveTable(drives));
         return 0;
       }

@@ -1,35 +1,52 @@
-/** `zflash flash <image> --drive DEV | --target FILE  --host NAME --ssh-key FILE ... [--yes] [--json]` */
+/** `zflash flash <image> [--drive DEV | --target FILE] --host NAME --ssh-key FILE …` — a thin layer over prepareFlash/runFlash. */
 import { execFile } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { basename, resolve } from 'node:path';
-import cliProgress from 'cli-progress';
-import { driveRefusedError, formatDriveSize, recheckDrive } from '../drives/index.js';
-import { cancelledError, inputError } from '../errors.js';
-import { findSidecarChecksum, parseSha256Hex } from '../image/checksum.js';
-import { probeImage } from '../image/image-source.js';
-import { runHelper } from '../helper/client.js';
-import {
-  JOB_VERSION,
-  HELPER_VERB,
-  type HelperEvent,
-  type WriteJobRequest,
-} from '../helper/protocol.js';
+import { basename } from 'node:path';
+import { scanDrives, type AssessedDrive, type DriveInfo } from '../drives/index.js';
+import { inputError, targetError } from '../errors.js';
+import { prepareFlash, runFlash, type FlashPlan, type FlashTarget } from '../flash/plan.js';
+import { formatSize } from '../format.js';
 import { parse, wantsJson } from './args.js';
-import { identityFromOptions, identityOptions, identityUsage } from './identity-options.js';
-import type { CliIo, Command } from './io.js';
-import { formatBytes, printJsonLine, reportError } from './output.js';
+import { confirmErase } from './confirm.js';
+import {
+  identityFromOptions,
+  identityHelp,
+  identityOptions,
+  identityUsage,
+  readAllStdin,
+} from './identity-options.js';
+import type { Command } from './io.js';
+import { printJsonLine, printNotices, reportError } from './output.js';
+import { createProgressPrinter } from './progress-printer.js';
 
-const USAGE = `zflash flash <image> (--drive DEV | --target FILE [--force]) ${identityUsage} [--sha256 HEX] [--no-verify] [--no-eject] [--yes] [--json]`;
+const USAGE = `zflash flash <image> [--drive DEV | --target FILE [--force]] ${identityUsage} [--sha256 HEX] [--no-verify] [--no-eject] [--yes] [--json]`;
 
-export const flashHelp = `${USAGE}
+export const flashHelp = `Usage: ${USAGE}
 
-Writes the image to a drive with the node's identity substituted into its EFI partition
-on the way (nothing is mounted, no temporary copy is made), writes the partition tables
-last, reads everything back from the drive to verify it, and ejects it. --target FILE
-writes an image file instead (for VMs). Without --yes it shows the drive and asks you to
-type its name. The checksum comes from --sha256 or a <image>.sha256 file beside the image;
-a mismatch stops before the drive is touched. Ctrl-C cancels (exit 130) and leaves the
-stick without a partition table, so it cannot pass for a finished one.`;
+Writes the image to a stick with the node's identity put into its EFI partition on the
+way (nothing is mounted, no temporary copy is made), writes the partition tables last,
+reads everything back to verify it, and ejects the stick.
+
+Where to write:
+  --drive DEV        the stick, by name or path (sdb or /dev/sdb; see zflash drives).
+                     Without --drive and --target, the one eligible stick plugged in is
+                     offered (you still confirm it); with several, choose one.
+  --target FILE      write an image file instead (for a VM); needs no root
+  --force            with --target: replace FILE if it exists
+
+${identityHelp}
+
+Checks and the end:
+  --sha256 HEX       the image's expected SHA-256; without it, a <image>.sha256 file
+                     beside the image is used when there is one. A mismatch stops before
+                     the drive is touched.
+  --no-verify        skip reading the stick back (not recommended)
+  --no-eject         leave the stick attached afterwards
+  -y, --yes          do not ask: erase the named --drive (for scripts)
+  --json             JSON lines on stdout (progress, notices, the result or the error)
+
+Without --yes it shows the drive and asks you to type its name. Ctrl-C cancels (exit 130);
+a cancelled stick is left without a partition table, so it cannot pass for a finished one.
+Loop devices are offered only when ZFLASH_ALLOW_LOOP=1 is set (tests, VM workflows).`;
 
 function lsblk(device: string): Promise<string> {
   return new Promise((res) => {
@@ -42,76 +59,70 @@ function lsblk(device: string): Promise<string> {
   });
 }
 
-async function confirm(io: CliIo, expected: string): Promise<boolean> {
-  io.stderr.write(`Type ${expected} to erase it and write the image (anything else cancels): `);
-  const rl = createInterface({ input: io.stdin });
-  const onAbort = () => rl.close();
-  io.signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    const answer = await new Promise<string | null>((res) => {
-      rl.once('line', res);
-      rl.once('close', () => res(null));
-    });
-    return answer?.trim() === expected;
-  } finally {
-    io.signal.removeEventListener('abort', onAbort);
-    rl.close();
-  }
+/** `sdb` → `/dev/sdb` where drives live under /dev; paths and Windows names as given. */
+export function drivePath(name: string, platform: NodeJS.Platform = process.platform): string {
+  if (platform === 'win32' || name.includes('/') || name.includes('\\')) return name;
+  return `/dev/${name}`;
 }
 
-function progressPrinter(
-  io: CliIo,
-  json: boolean,
-): { onEvent: (e: HelperEvent) => void; stop: () => void } {
-  // The result and errors are printed once, at the end, by the command itself.
-  if (json)
-    return {
-      onEvent: (e) => e.type !== 'error' && e.type !== 'result' && printJsonLine(io, e),
-      stop: () => undefined,
-    };
-  if (!io.stderr.isTTY) {
-    let lastPhase = '';
-    return {
-      onEvent: (e) => {
-        if (e.type === 'progress' && e.phase !== lastPhase) {
-          lastPhase = e.phase;
-          io.stderr.write(`${e.phase}...\n`);
-        } else if (e.type === 'log') io.stderr.write(`${e.message}\n`);
-      },
-      stop: () => undefined,
-    };
+/** "SanDisk Ultra (sdb, 32.0 GB)": the model first, as people know their sticks. */
+export function driveLabel(d: Pick<DriveInfo, 'device' | 'description' | 'size'>): string {
+  const model = d.description.trim() || 'Unnamed drive';
+  return `${model} (${basename(d.device)}, ${formatSize(d.size)})`;
+}
+
+/** With no --drive: the one eligible stick, or an error naming the candidates. */
+async function pickDrive(
+  imagePath: string,
+  allowLoop: boolean,
+): Promise<{ drive: AssessedDrive; offered: true }> {
+  const drives = await scanDrives({ imagePath, env: allowLoop ? { ZFLASH_ALLOW_LOOP: '1' } : {} });
+  const eligible = drives.filter((d) => d.verdict.status === 'eligible');
+  if (eligible.length === 1 && eligible[0]) return { drive: eligible[0], offered: true };
+  if (eligible.length === 0) {
+    const warned = drives.filter((d) => d.verdict.status === 'warn');
+    throw targetError(
+      'ZFLASH_DRIVE_REFUSED',
+      warned.length
+        ? `No stick is plainly safe to write; ${warned.map((d) => driveLabel(d.drive)).join(', ')} needs a second look.`
+        : 'No stick that Zeta Flash may write is plugged in.',
+      'Plug in a stick, or name one with --drive.',
+      { candidates: warned.map((d) => d.drive.device) },
+    );
   }
-  const bar = new cliProgress.SingleBar(
-    {
-      stream: io.stderr,
-      format: '{phase} |{bar}| {percentage}% {done}/{all} {speed} ETA {eta_formatted}',
-      hideCursor: true,
-      clearOnComplete: false,
-    },
-    cliProgress.Presets.shades_classic,
+  throw inputError(
+    'ZFLASH_USAGE',
+    `Several sticks could take the image: ${eligible.map((d) => driveLabel(d.drive)).join(', ')}.`,
+    `Choose one with --drive, for example --drive ${basename(eligible[0]?.drive.device ?? 'sdb')}.`,
+    { candidates: eligible.map((d) => d.drive.device) },
   );
-  let started = false;
-  return {
-    onEvent: (e) => {
-      if (e.type !== 'progress') return;
-      const total = e.total ?? Math.max(e.bytes, 1);
-      const payload = {
-        phase: e.phase.padEnd(9),
-        done: formatBytes(e.bytes),
-        all: e.total === null ? '?' : formatBytes(e.total),
-        speed: `${formatBytes(e.speed)}/s`,
-      };
-      if (!started) {
-        bar.start(total, e.bytes, payload);
-        started = true;
-      }
-      bar.setTotal(total);
-      bar.update(e.bytes, payload);
-    },
-    stop: () => {
-      if (started) bar.stop();
-    },
-  };
+}
+
+function confirmationText(plan: FlashPlan, partitions: string, offered: boolean): string {
+  const { drive, verdict, image } = plan.confirm;
+  if (!drive) return '';
+  return [
+    offered ? `The one stick that can take the image is ${driveLabel(drive)}.` : '',
+    `This will ERASE ${drive.device}: ${drive.description || 'unnamed drive'}, ${formatSize(drive.size)}, ${drive.busType}.`,
+    ...(verdict?.reasons ?? []).map((r) => `  warning: ${r.message}`),
+    partitions.trimEnd(),
+    `Image: ${image.name} (${image.size === null ? 'size known once written' : formatSize(image.size)})${image.sha256 ? `, SHA-256 ${image.sha256Source === 'given' ? 'given' : 'from ' + image.name + '.sha256'}` : ''}; node ${plan.confirm.hostname}.`,
+    '',
+  ]
+    .filter((l, i) => l !== '' || i > 0)
+    .join('\n');
+}
+
+function ejectSentence(
+  result: { ejected: boolean; device: string },
+  target: FlashTarget,
+  eject: boolean,
+): string {
+  if (target.kind === 'file') return '';
+  if (result.ejected) return 'The stick was ejected: it is safe to remove.';
+  if (!eject)
+    return `${result.device} was not ejected (--no-eject): eject it before you unplug it.`;
+  return `${result.device} could not be ejected: unmount or eject it before you unplug it.`;
 }
 
 export const flashCommand: Command = async (argv, io) => {
@@ -138,88 +149,91 @@ export const flashCommand: Command = async (argv, io) => {
       return 0;
     }
     if (positionals.length !== 1)
-      throw inputError('ZFLASH_USAGE', 'flash takes exactly one image file.', `Usage: ${USAGE}`);
-    if (!values.drive === !values.target) {
       throw inputError(
         'ZFLASH_USAGE',
-        'Say where to write: either --drive DEV or --target FILE.',
+        positionals.length === 0
+          ? 'Say which image to write.'
+          : `flash writes one image, and ${positionals.length} were given (${positionals.join(', ')}).`,
         `Usage: ${USAGE}`,
       );
-    }
-    const sha256 = values.sha256 ? parseSha256Hex(values.sha256) : null;
+    if (values.drive && values.target)
+      throw inputError(
+        'ZFLASH_USAGE',
+        'Say where to write with either --drive or --target, not both.',
+        `Usage: ${USAGE}`,
+      );
+    if (values.force && !values.target)
+      throw inputError(
+        'ZFLASH_USAGE',
+        '--force only applies to --target FILE (a drive is always erased after you confirm it).',
+        `Usage: ${USAGE}`,
+      );
+    if (values.yes && !values.drive && !values.target)
+      throw inputError(
+        'ZFLASH_USAGE',
+        '--yes needs --drive: Zeta Flash never picks the drive to erase on its own for a script.',
+        'Add --drive DEV (see zflash drives).',
+      );
+    const imagePath = positionals[0] ?? '';
+    const allowLoop = io.env['ZFLASH_ALLOW_LOOP'] === '1';
+
     // 1. Everything the operator typed, before anything is opened.
-    const { identity, notices } = await identityFromOptions(values);
-    const imagePath = resolve(positionals[0] ?? '');
-    // 2. The image, and its checksum (from --sha256 or a sidecar file).
-    const image = await probeImage(imagePath);
-    const checksum = sha256 ?? (await findSidecarChecksum(imagePath))?.sha256 ?? null;
-    for (const n of [...notices, ...image.notices])
-      if (!json) io.stderr.write(`note: ${n.message}\n`);
-
-    let expectedSize: number | null = null;
-    let device = '';
-    if (values.drive) {
-      // 3. The drive, judged by our policy; the helper judges it again right before opening it.
-      const checked = await recheckDrive(values.drive, {
-        imagePath,
-        imageSize: image.size,
-        env: io.env,
-      });
-      const { drive, verdict } = checked;
-      if (verdict.status === 'refused') throw driveRefusedError(checked);
-      device = drive.device;
-      expectedSize = drive.size;
-      if (!values.yes) {
-        if (!io.stdin.isTTY) {
-          throw inputError(
-            'ZFLASH_CONFIRMATION_REQUIRED',
-            `Writing erases everything on ${drive.device}, and there is no terminal to confirm it on.`,
-            'Add --yes to confirm in scripts.',
-          );
-        }
-        io.stderr.write(
-          [
-            `This will ERASE ${drive.device}: ${drive.description || 'unnamed drive'}, ${formatDriveSize(drive.size)}, bus ${drive.busType}`,
-            ...verdict.reasons.map((r) => `  warning: ${r.message}`),
-            (await lsblk(drive.device)).trimEnd(),
-            `Image: ${basename(imagePath)} (${image.size === null ? 'size unknown until written' : formatBytes(image.size)}) for node ${identity.hostname}`,
-            '',
-          ].join('\n'),
-        );
-        if (!(await confirm(io, basename(drive.device))))
-          throw cancelledError('Nothing was written: the drive name was not confirmed.');
-      }
-    } else {
-      device = resolve(values.target ?? '');
+    const { identity, notices, stdinUsed } = await identityFromOptions(values, () =>
+      readAllStdin(io.stdin),
+    );
+    // 2. Where to write: named, or the one eligible stick (confirmed below all the same).
+    let target: FlashTarget;
+    let offered = false;
+    if (values.target) target = { kind: 'file', path: values.target, overwrite: !!values.force };
+    else if (values.drive) target = { kind: 'drive', device: drivePath(values.drive) };
+    else {
+      const picked = await pickDrive(imagePath, allowLoop);
+      target = { kind: 'drive', device: picked.drive.drive.device };
+      offered = picked.offered;
     }
-
-    const job: WriteJobRequest = {
-      version: JOB_VERSION,
-      verb: HELPER_VERB,
-      image: { path: imagePath, sha256: checksum },
-      drive: values.drive ? { device, expectedSize } : null,
-      file: values.target ? { path: device, overwrite: values.force ?? false } : null,
+    // 3. The image, its checksum, the ESP, the drive policy or the target file.
+    const plan = await prepareFlash({
+      image: imagePath,
+      target,
       identity,
-      createdAt: new Date().toISOString(),
+      sha256: values.sha256 ?? null,
       verify: !values['no-verify'],
       eject: !values['no-eject'],
-      allowLoop: io.env['ZFLASH_ALLOW_LOOP'] === '1',
-    };
-    const printer = progressPrinter(io, json);
+      allowLoop,
+      signal: io.signal,
+    });
+    printNotices(io, [...notices, ...plan.notices], json);
+
+    // 4. The operator confirms the drive by typing its name.
+    const drive = plan.confirm.drive;
+    if (drive && !values.yes) {
+      const summary = confirmationText(plan, await lsblk(drive.device), offered);
+      await confirmErase(io, drive.device, summary, { stdinUsed });
+    }
+
+    // 5. Write, verify, eject.
+    const printer = createProgressPrinter(io, json);
     let result;
     try {
-      result = await runHelper(job, { signal: io.signal, onEvent: printer.onEvent, env: io.env });
+      result = await runFlash(plan.job, {
+        signal: io.signal,
+        onEvent: printer.onEvent,
+        helper: { env: io.env },
+      });
     } finally {
       printer.stop();
     }
     if (json) printJsonLine(io, { ...result, hostname: identity.hostname });
     else {
+      const where = drive ? driveLabel(drive) : result.device;
       io.stdout.write(
         [
-          `Flashed ${basename(imagePath)} to ${result.device} for node ${identity.hostname}: ${formatBytes(result.bytesWritten)} written${result.verified ? ' and verified' : ' (not verified)'}.`,
-          `ESP partition ${result.esp.partition} (${result.esp.fatType}) holds the node files; ${formatBytes(result.esp.freeBytes)} free.`,
-          result.ejected ? 'The drive was ejected: you can unplug it.' : '',
-          `Boot the node from it; it will come up as: ssh zeta@${identity.hostname}.local`,
+          `Flashed ${plan.confirm.image.name} to ${where} for node ${identity.hostname}: ${formatSize(result.bytesWritten)} written${result.verified ? ' and verified' : ' (not verified: --no-verify)'}.`,
+          `The node files are on its EFI partition (partition ${result.esp.partition}, ${result.esp.fatType}, ${formatSize(result.esp.freeBytes)} free).`,
+          ejectSentence(result, target, !values['no-eject']),
+          target.kind === 'file'
+            ? `Boot a VM from ${result.device}; the node comes up as: ssh zeta@${identity.hostname}.local`
+            : `Boot the node from it; it comes up as: ssh zeta@${identity.hostname}.local`,
         ]
           .filter(Boolean)
           .join('\n') + '\n',

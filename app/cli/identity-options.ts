@@ -2,8 +2,10 @@
 import { readFile, stat } from 'node:fs/promises';
 import { inputError } from '../errors.js';
 import {
+  MAX_KEY_FILE_BYTES,
   buildNodeIdentity,
   mergeKeys,
+  parseAuthorizedKeys,
   readSshKeyFile,
   validatePasswordHash,
   type NodeIdentity,
@@ -21,7 +23,23 @@ export const identityOptions = {
 } as const;
 
 export const identityUsage =
-  '--host NAME --ssh-key FILE [--ssh-key FILE...] [--role R...] [--wifi-ssid S --wifi-pass-file F] [--password-file F | --password-hash HASH]';
+  '--host NAME --ssh-key FILE|- [--ssh-key …] [--role R[,R…]] [--wifi-ssid S --wifi-pass-file F] [--password-file F | --password-hash HASH]';
+
+/** What each identity option means, for every command's --help. */
+export const identityHelp = `Node identity:
+  --host NAME            the node's hostname (RFC 1123: a-z, 0-9, -; up to 63);
+                         it comes up as ssh zeta@NAME.local
+  --ssh-key FILE         an OpenSSH public key file (.pub, several keys allowed);
+                         repeat for more files; - reads keys from standard input
+                         (ssh-add -L | zflash …). Private keys are refused.
+  --role R[,R…]          control-plane, worker, gpu, storage (repeat or comma-separate)
+  --wifi-ssid NAME       Wi-Fi network for the installer and the node ...
+  --wifi-pass-file FILE  ... and a file holding its passphrase on the first line;
+                         only the derived WPA key (PSK) is written to the stick
+  --password-file FILE   a password for user zeta on the console (first line of the
+                         file); only its sha512crypt hash is written to the stick
+  --password-hash HASH   the same, already hashed ($6$… or $y$…)
+                         Without either, password login stays locked: SSH keys only.`;
 
 export interface IdentityValues {
   host?: string;
@@ -50,9 +68,30 @@ async function readSecretFile(path: string, what: string): Promise<string> {
   }
 }
 
+/** Reads all of standard input, up to the key-file limit and one byte past it. */
+export async function readAllStdin(stdin: NodeJS.ReadableStream): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of stdin as AsyncIterable<Buffer | string>) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    parts.push(b);
+    length += b.length;
+    if (length > MAX_KEY_FILE_BYTES) break;
+  }
+  return Buffer.concat(parts).subarray(0, MAX_KEY_FILE_BYTES + 1);
+}
+
+export interface IdentityResult {
+  readonly identity: NodeIdentity;
+  readonly notices: Notice[];
+  /** Standard input was read for keys (`--ssh-key -`): confirmations must use the terminal. */
+  readonly stdinUsed: boolean;
+}
+
 export async function identityFromOptions(
   v: IdentityValues,
-): Promise<{ identity: NodeIdentity; notices: Notice[] }> {
+  readStdin?: () => Promise<Buffer>,
+): Promise<IdentityResult> {
   if (!v.host)
     throw inputError(
       'ZFLASH_HOSTNAME_MISSING',
@@ -69,8 +108,28 @@ export async function identityFromOptions(
   }
   const notices: Notice[] = [];
   const lists = [];
+  let stdinUsed = false;
   for (const f of keyFiles) {
-    const r = await readSshKeyFile(f);
+    let r;
+    if (f === '-') {
+      if (stdinUsed || !readStdin) {
+        throw inputError(
+          'ZFLASH_USAGE',
+          'Standard input can be read for keys only once.',
+          'Give --ssh-key - once; put further keys in files.',
+        );
+      }
+      stdinUsed = true;
+      const text = await readStdin();
+      if (text.length > MAX_KEY_FILE_BYTES) {
+        throw inputError(
+          'ZFLASH_KEY_FILE_TOO_LARGE',
+          `Standard input holds more than ${MAX_KEY_FILE_BYTES / 1024} KiB: that is not a list of public keys.`,
+          'Pipe only public keys into it, for example ssh-add -L.',
+        );
+      }
+      r = parseAuthorizedKeys(text, 'standard input');
+    } else r = await readSshKeyFile(f);
     notices.push(...r.notices);
     lists.push(r.keys);
   }
@@ -104,5 +163,5 @@ export async function identityFromOptions(
     password,
     passwordHash: v['password-hash'] ? validatePasswordHash(v['password-hash']) : null,
   });
-  return { identity: built.identity, notices: [...notices, ...built.notices] };
+  return { identity: built.identity, notices: [...notices, ...built.notices], stdinUsed };
 }

@@ -4,7 +4,7 @@ import { injectTarget } from '../payload/target.js';
 import { parse, wantsJson } from './args.js';
 import { identityFromOptions, identityOptions, identityUsage } from './identity-options.js';
 import type { Command } from './io.js';
-import { formatBytes, printJson, reportError } from './output.js';
+import { formatSize, printJsonLine, printNotices, reportError } from './output.js';
 import { guardBlockDevice } from './target-guard.js';
 
 const USAGE = `zflash inject <image-or-device> ${identityUsage} [--json]`;
@@ -43,9 +43,10 @@ export const injectCommand: Command = async (argv, io) => {
       beforeWrite: (dev) =>
         dev.isBlockDevice ? guardBlockDevice(target, io.env) : Promise.resolve(),
     });
+    printNotices(io, notices, json);
     if (json) {
-      printJson(io, {
-        ok: true,
+      printJsonLine(io, {
+        type: 'inject',
         target: { path: result.path, kind: result.kind },
         hostname: identity.hostname,
         keys: identity.keys.map((k) => ({
@@ -61,10 +62,8 @@ export const injectCommand: Command = async (argv, io) => {
           fatType: result.esp.fatType,
           freeBytes: result.esp.freeBytes,
         },
-        notices,
       });
     } else {
-      for (const n of notices) io.stderr.write(`note: ${n.message}\n`);
       io.stdout.write(
         [
           `Injected node ${identity.hostname} into ${result.path} (ESP partition ${result.esp.partition}, ${result.esp.fatType}).`,
@@ -72,7 +71,7 @@ export const injectCommand: Command = async (argv, io) => {
             (k) => `  key   ${k.type} ${k.fingerprint}${k.comment ? ` ${k.comment}` : ''}`,
           ),
           `  files ${result.files.map((f) => f.name).join(', ')}`,
-          `  ESP free space left: ${formatBytes(result.esp.freeBytes)}`,
+          `  ESP free space left: ${formatSize(result.esp.freeBytes)}`,
           `The node will come up as: ssh zeta@${identity.hostname}.local`,
         ].join('\n') + '\n',
       );

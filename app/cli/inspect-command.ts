@@ -3,7 +3,7 @@ import { inputError } from '../errors.js';
 import { inspectTarget, type TargetInfo } from '../payload/target.js';
 import { parse, wantsJson } from './args.js';
 import type { Command, CliIo } from './io.js';
-import { formatBytes, printJson, reportError } from './output.js';
+import { formatSize, printJsonLine, reportError } from './output.js';
 
 const USAGE = 'zflash inspect <image-or-device> [--json]';
 
@@ -15,6 +15,7 @@ label, free space) and the Zeta node payload on it, if any. Reads only; never wr
 export function inspectJson(info: TargetInfo) {
   const { esp, payload } = info;
   return {
+    type: 'inspect' as const,
     target: { path: info.path, kind: info.kind, size: info.size, table: info.table },
     installer: info.installer,
     esp: {
@@ -49,11 +50,11 @@ function printHuman(io: CliIo, info: TargetInfo): void {
     none: 'none (bare filesystem)',
   }[info.table];
   const lines = [
-    `target    ${info.path} (${info.kind === 'file' ? 'image file' : 'block device'}, ${formatBytes(info.size)})`,
+    `target    ${info.path} (${info.kind === 'file' ? 'image file' : 'block device'}, ${formatSize(info.size)})`,
     `table     ${table}`,
     `image     ${info.installer.nixos ? `NixOS installer (${info.installer.volumeLabel})` : info.installer.volumeLabel ? `ISO "${info.installer.volumeLabel}" (not a NixOS installer label)` : 'not an ISO image'}`,
-    `ESP       ${esp.source === 'whole-device' ? 'whole target' : `partition ${esp.partition} (${esp.source === 'mbr' ? 'MBR type 0xEF' : 'GPT ESP'})`}, offset ${esp.offset}, size ${formatBytes(esp.size)}`,
-    `          ${esp.fatType}, label ${esp.label || '(none)'}, serial ${esp.serial}, ${formatBytes(esp.freeBytes)} free${esp.fatsIdentical ? '' : ', FAT copies differ'}`,
+    `ESP       ${esp.source === 'whole-device' ? 'whole target' : `partition ${esp.partition} (${esp.source === 'mbr' ? 'MBR type 0xEF' : 'GPT ESP'})`}, offset ${esp.offset}, size ${formatSize(esp.size)}`,
+    `          ${esp.fatType}, label ${esp.label || '(none)'}, serial ${esp.serial}, ${formatSize(esp.freeBytes)} free${esp.fatsIdentical ? '' : ', FAT copies differ'}`,
     `          ${esp.payloadFits ? 'room for a node payload' : 'NO room for a node payload (too full)'}`,
   ];
   if (!payload) lines.push('payload   none (no Zeta node files on the ESP)');
@@ -97,7 +98,7 @@ export const inspectCommand: Command = async (argv, io) => {
       );
     }
     const info = await inspectTarget(positionals[0] ?? '');
-    if (json) printJson(io, inspectJson(info));
+    if (json) printJsonLine(io, inspectJson(info));
     else printHuman(io, info);
     return 0;
   } catch (err) {

@@ -1,19 +1,20 @@
 /** The `zflash` command: the same engine as the desktop app, without a GUI. */
-import { ExitCode } from '../errors.js';
+import { ExitCode, inputError } from '../errors.js';
 import { APP } from '../version.js';
 import type { CliIo, Command } from './io.js';
 import { reportError } from './output.js';
+import { closest } from './suggest.js';
 
 // Each command's modules load only when it runs: sshpk and zod alone cost ~100 ms of
 // start-up, which `zflash drives` or `--help` should not pay (bench/inject.ts measured it).
 const commands: Record<string, { load: () => Promise<Command>; summary: string }> = {
   inspect: {
     load: async () => (await import('./inspect-command.js')).inspectCommand,
-    summary: 'show the ESP and the node payload of an image or stick',
+    summary: 'show the partition table, the ESP and the node files of an image or stick',
   },
   inject: {
     load: async () => (await import('./inject-command.js')).injectCommand,
-    summary: "write a node's identity into an image or stick in place",
+    summary: "write a node's identity into an image file or a flashed stick, in place",
   },
   flash: {
     load: async () => (await import('./flash-command.js')).flashCommand,
@@ -36,53 +37,84 @@ ${Object.entries(commands)
   .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
   .join('\n')}
 
-Run \`zflash <command> --help\` for a command's options.
+Run \`zflash help <command>\` (or \`zflash <command> --help\`) for its options.
+Add --json to any command for JSON lines on stdout.
 
-Exit codes: 0 ok, 2 invalid input, 3 target problem (no ESP, no space, unreadable,
-refused), 4 write or verify failure, 130 cancelled.`;
+Exit codes: 0 ok, 1 a bug in zflash, 2 invalid input, 3 a problem with the image or
+drive (refused, too small, no EFI partition…), 4 a write or verify failure, 130 cancelled.`;
 }
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  const [first, ...rest] = argv;
+  if (!first || first === '--help' || first === '-h') {
     io.stdout.write(`${usage()}\n`);
-    return name ? ExitCode.ok : ExitCode.input;
+    return first ? ExitCode.ok : ExitCode.input;
   }
-  if (name === '--version' || name === '-V') {
+  if (first === '--version' || first === '-V') {
     io.stdout.write(`${APP.version}\n`);
     return ExitCode.ok;
   }
+  // `zflash help flash` is `zflash flash --help`.
+  const helpFor = first === 'help' ? rest[0] : undefined;
+  if (first === 'help' && !helpFor) {
+    io.stdout.write(`${usage()}\n`);
+    return ExitCode.ok;
+  }
+  const name = helpFor ?? first;
+  const args = helpFor ? ['--help'] : rest;
   const cmd = commands[name];
   if (!cmd) {
-    io.stderr.write(
-      `error: "${name}" is not a zflash command.\nhint: run \`zflash --help\` for the list.\ncode: ZFLASH_USAGE\n`,
+    const guess = closest(name, Object.keys(commands));
+    return reportError(
+      io,
+      inputError(
+        'ZFLASH_USAGE',
+        `"${name}" is not a zflash command.${guess ? ` Did you mean ${guess}?` : ''}`,
+        `The commands are ${Object.keys(commands).join(', ')}; zflash --help says what each does.`,
+      ),
+      args.includes('--json'),
     );
-    return ExitCode.input;
   }
   try {
     return await (
       await cmd.load()
-    )(rest, io);
+    )(args, io);
   } catch (err) {
     // Commands report their own errors; this only catches a broken install or a bug.
-    return reportError(io, err, rest.includes('--json'));
+    return reportError(io, err, args.includes('--json'));
   }
 }
 
-/** Entry used by bin/zflash.js: wires the real process streams and signals. */
+/**
+ * Entry used by bin/zflash.js: wires the real process streams and signals. A reader that
+ * goes away (`zflash … --json | head`) is a cancel like Ctrl-C: the flash stops and the
+ * target is left as a cancel leaves it, with no stack trace.
+ */
 export async function main(argv: readonly string[]): Promise<number> {
   const controller = new AbortController();
   const onSignal = () => controller.abort();
+  let outputClosed = false;
+  const onStdoutError = (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    outputClosed = true;
+    controller.abort();
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  process.stdout.on('error', onStdoutError);
   try {
-    return await runCli(argv, {
+    const code = await runCli(argv, {
       stdout: process.stdout,
       stderr: process.stderr,
       stdin: process.stdin,
       env: process.env,
       signal: controller.signal,
     });
+    if (outputClosed) {
+      process.stderr.write('zflash: the output was closed, so the command stopped.\n');
+      return code === ExitCode.ok ? ExitCode.ok : ExitCode.cancelled;
+    }
+    return code;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -1,39 +1,62 @@
-/** How commands print: one JSON document with --json, short plain text otherwise. */
+/**
+ * How commands print. Text for people: results on stdout, notices and errors on stderr.
+ * With --json: JSON lines on stdout, one object per line, each with a `type`
+ * (docs/cli.md lists them); errors are `{"type":"error","error":{…}}`.
+ */
 import { toZflashError, type ZflashError } from '../errors.js';
+import { cliHint } from './hints.js';
 import type { CliIo } from './io.js';
 
-export function printJson(io: CliIo, value: unknown): void {
-  io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+export { formatSize } from '../format.js';
+
+export interface Noticeable {
+  readonly code: string;
+  readonly message: string;
 }
 
-export function printJsonLine(io: CliIo, value: unknown): void {
+/** One JSON object on one line. Nothing is written once the reader has gone (EPIPE). */
+export function printJsonLine(
+  io: CliIo,
+  value: { readonly type: string } & Readonly<Record<string, unknown>>,
+): void {
+  if (io.stdout.destroyed || io.stdout.writableEnded) return;
   io.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
+export function printNotices(io: CliIo, notices: readonly Noticeable[], json: boolean): void {
+  for (const n of notices) {
+    if (json) printJsonLine(io, { type: 'notice', code: n.code, message: n.message });
+    else io.stderr.write(`note: ${n.message}\n`);
+  }
+}
+
+/** Reasons a drive was refused, when the error carries them (details.reasons: [{message}]). */
+function reasonList(e: ZflashError): string[] {
+  const reasons = e.details?.['reasons'];
+  if (!Array.isArray(reasons)) return [];
+  return reasons
+    .map((r) => (typeof r === 'object' && r !== null ? (r as { message?: unknown }).message : null))
+    .filter((m): m is string => typeof m === 'string')
+    .map((m) => `  - ${m}`);
+}
+
 /**
- * Prints an error as one plain sentence, a hint and its stable code (stderr), or as
- * `{"type":"error","error":{...}}` on one line of stdout with --json. Returns the exit code to end with.
+ * Prints an error: one sentence, the reasons as a list when there are several, the hint and
+ * the stable code (stderr); with --json one `{"type":"error"}` line on stdout.
+ * Returns the exit code to end with.
  */
 export function reportError(io: CliIo, err: unknown, json: boolean): number {
   const e: ZflashError = toZflashError(err);
+  const hint = cliHint(e);
   if (json) {
-    // One line, so it also ends a stream of JSON-lines progress events cleanly.
-    printJsonLine(io, { type: 'error', error: e.toJSON() });
+    printJsonLine(io, { type: 'error', error: { ...e.toJSON(), hint } });
   } else {
-    io.stderr.write(`error: ${e.message}\nhint: ${e.hint}\ncode: ${e.code}\n`);
-    if (e.kind === 'bug' && e.details?.stack) io.stderr.write(`\n${String(e.details.stack)}\n`);
+    const reasons = reasonList(e);
+    io.stderr.write(
+      [`error: ${e.message}`, ...reasons, `hint: ${hint}`, `code: ${e.code}`, ''].join('\n'),
+    );
+    if (e.kind === 'bug' && e.details?.['stack'])
+      io.stderr.write(`\n${String(e.details['stack'])}\n`);
   }
   return e.exitCode;
-}
-
-export function formatBytes(n: number | null | undefined): string {
-  if (n === null || n === undefined) return 'unknown size';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
 }

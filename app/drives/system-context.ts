@@ -6,7 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ioError, targetError } from '../errors.js';
+import { inputError, ioError } from '../errors.js';
 import {
   blockNameOfDevicePath,
   blockNameOfFile,
@@ -60,7 +60,7 @@ async function imageFacts(
     if (!st.isFile() && !st.isBlockDevice()) throw new Error('not a file');
     return imageSize ?? (st.isFile() ? st.size : null);
   } catch (err) {
-    throw targetError(
+    throw inputError(
       'ZFLASH_IMAGE_NOT_FOUND',
       `The image ${imagePath} cannot be read.`,
       'Check the path of the image file (an .iso or .img) and that you may read it.',

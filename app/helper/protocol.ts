@@ -4,7 +4,7 @@
  * (the same enum as the CLI: app/errors.ts).
  */
 import { z } from 'zod';
-import { ERROR_CODE_LIST, ERROR_KINDS } from '../errors.js';
+import { flashEventSchema, type FlashEvent, type FlashResultEvent } from '../flash/events.js';
 import { nodeIdentitySchema } from '../node/identity.js';
 import type { NodeIdentity } from '../node/types.js';
 
@@ -54,44 +54,8 @@ export type WriteJobRequest = Omit<WriteJob, 'parentPid' | 'identity'> & {
   readonly identity: NodeIdentity;
 };
 
-const progressSchema = z.object({
-  type: z.literal('progress'),
-  phase: z.enum(['preparing', 'writing', 'verifying', 'finishing']),
-  bytes: z.number(),
-  total: z.number().nullable(),
-  speed: z.number(),
-  eta: z.number().nullable(),
-});
+/** The helper's JSON lines are the flash's events (app/flash/events.ts), defined once. */
+export const helperEventSchema = flashEventSchema;
 
-const errorBody = z.object({
-  code: z.enum(ERROR_CODE_LIST),
-  kind: z.enum(ERROR_KINDS),
-  message: z.string(),
-  hint: z.string(),
-  exitCode: z.number(),
-  details: z.record(z.string(), z.unknown()).optional(),
-});
-
-export const helperEventSchema = z.discriminatedUnion('type', [
-  progressSchema,
-  z.object({ type: z.literal('log'), message: z.string() }),
-  z.object({
-    type: z.literal('result'),
-    device: z.string(),
-    bytesWritten: z.number(),
-    digest: z.string(),
-    verified: z.boolean(),
-    imageSha256: z.string().nullable(),
-    esp: z.object({
-      partition: z.number(),
-      offset: z.number(),
-      fatType: z.string(),
-      freeBytes: z.number(),
-    }),
-    ejected: z.boolean(),
-  }),
-  z.object({ type: z.literal('error'), error: errorBody }),
-]);
-
-export type HelperEvent = z.infer<typeof helperEventSchema>;
-export type HelperResult = Extract<HelperEvent, { type: 'result' }>;
+export type HelperEvent = FlashEvent;
+export type HelperResult = FlashResultEvent;

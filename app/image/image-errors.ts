@@ -1,4 +1,4 @@
-import { ZflashError, targetError } from '../errors.js';
+import { ZflashError, inputError, targetError } from '../errors.js';
 import type { Compression } from './image-types.js';
 
 const FORMAT_NAMES: Readonly<Record<Compression, string>> = {
@@ -69,7 +69,7 @@ export function imageFileError(path: string, err: unknown): ZflashError {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const reason = err instanceof Error ? err.message : String(err);
   if (code === 'ENOENT' || code === 'ENOTDIR') {
-    return targetError(
+    return inputError(
       'ZFLASH_IMAGE_NOT_FOUND',
       `The image ${path} does not exist.`,
       'Check the path, or choose the image again: it may have been moved or deleted.',
