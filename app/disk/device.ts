@@ -13,8 +13,17 @@ import { targetError, ioError } from '../errors.js';
 export interface ByteDevice {
   /** Size in bytes of everything addressable. */
   readonly size: number;
+  /** What the bytes are, for messages ("the image", "the drive"); an image when unsaid. */
+  readonly kind?: DeviceKind;
   read(offset: number, length: number): Promise<Buffer>;
   write(offset: number, data: Uint8Array): Promise<void>;
+}
+
+export type DeviceKind = 'image' | 'drive';
+
+/** "the image" or "the drive", for sentences about `dev`. */
+export function theTarget(dev: { readonly kind?: DeviceKind }): string {
+  return dev.kind === 'drive' ? 'the drive' : 'the image';
 }
 
 export interface Extent {
@@ -22,11 +31,16 @@ export interface Extent {
   readonly data: Buffer;
 }
 
-function checkRange(dev: { size: number }, offset: number, length: number, what: string): void {
+function checkRange(
+  dev: { size: number; kind?: DeviceKind },
+  offset: number,
+  length: number,
+  what: string,
+): void {
   if (!Number.isSafeInteger(offset) || offset < 0 || length < 0 || offset + length > dev.size) {
     throw targetError(
       'ZFLASH_OUT_OF_RANGE',
-      `A ${what} of ${length} bytes at offset ${offset} lies outside the ${dev.size}-byte target.`,
+      `A ${what} of ${length} bytes at offset ${offset} lies outside ${theTarget(dev)} (${dev.size} bytes).`,
       'The image or drive looks truncated or its tables point past its end; use a complete image.',
       { offset, length, size: dev.size },
     );
@@ -35,12 +49,14 @@ function checkRange(dev: { size: number }, offset: number, length: number, what:
 
 /** A window of another device (a partition), addressed from 0. */
 export class RangeDevice implements ByteDevice {
+  readonly kind: DeviceKind | undefined;
   constructor(
     private readonly base: ByteDevice,
     readonly start: number,
     readonly size: number,
   ) {
     checkRange(base, start, size, 'partition');
+    this.kind = base.kind;
   }
   read(offset: number, length: number): Promise<Buffer> {
     checkRange(this, offset, length, 'read');
@@ -59,11 +75,13 @@ export class RangeDevice implements ByteDevice {
  */
 export class OverlayDevice implements ByteDevice {
   readonly size: number;
+  readonly kind: DeviceKind | undefined;
   // Byte-exact pieces keyed by offset; kept non-overlapping and merged on write.
   private pieces: Extent[] = [];
 
-  constructor(private readonly base: Pick<ByteDevice, 'read' | 'size'>) {
+  constructor(private readonly base: Pick<ByteDevice, 'read' | 'size' | 'kind'>) {
     this.size = base.size;
+    this.kind = base.kind;
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -117,7 +135,10 @@ export class OverlayDevice implements ByteDevice {
 
 /** A device kept entirely in memory (tests, and prefixes of compressed images). */
 export class MemoryDevice implements ByteDevice {
-  constructor(readonly buffer: Buffer) {}
+  constructor(
+    readonly buffer: Buffer,
+    readonly kind: DeviceKind = 'image',
+  ) {}
   get size(): number {
     return this.buffer.length;
   }
@@ -144,6 +165,10 @@ export class FileDevice implements ByteDevice {
     readonly isBlockDevice: boolean,
     readonly writable: boolean,
   ) {}
+
+  get kind(): DeviceKind {
+    return this.isBlockDevice ? 'drive' : 'image';
+  }
 
   static async open(path: string, options: OpenFileDeviceOptions): Promise<FileDevice> {
     let st;

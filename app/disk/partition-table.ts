@@ -9,7 +9,7 @@
  * nixpkgs builds (LBA 276, later 268): it is always read from the table.
  */
 import { targetError } from '../errors.js';
-import type { ByteDevice } from './device.js';
+import { theTarget, type ByteDevice, type DeviceKind } from './device.js';
 
 export const SECTOR = 512;
 export const ESP_GPT_TYPE = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
@@ -41,6 +41,8 @@ export interface PartitionTable {
   readonly gpt: readonly GptEntry[];
   /** True when sector 0 is itself a FAT boot sector (a bare filesystem image, no table). */
   readonly superfloppy: boolean;
+  /** Whose table this is, for messages ("in the image", "on the drive"). */
+  readonly of?: DeviceKind;
 }
 
 export interface EspLocation {
@@ -50,6 +52,8 @@ export interface EspLocation {
   readonly offset: number;
   readonly size: number;
 }
+
+const cap = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
 
 export function guidToString(b: Buffer): string {
   const hex = (x: Buffer) => x.toString('hex').toUpperCase();
@@ -122,14 +126,16 @@ export async function readPartitionTable(dev: ByteDevice): Promise<PartitionTabl
   if (dev.size < SECTOR) {
     throw targetError(
       'ZFLASH_IMAGE_TOO_SMALL',
-      `The target is only ${dev.size} bytes: too small to hold a partition table.`,
-      'Choose a complete disk image or a whole drive.',
+      `${cap(theTarget(dev))} is only ${dev.size} bytes: too small to hold a partition table.`,
+      dev.kind === 'drive'
+        ? 'Choose a whole drive, not an empty card reader.'
+        : 'Choose a complete disk image (an .iso or .img file).',
     );
   }
   const s0 = await dev.read(0, SECTOR);
   const signed = s0[510] === 0x55 && s0[511] === 0xaa;
   if (looksLikeFatBootSector(s0)) {
-    return { kind: 'none', mbr: [], gpt: [], superfloppy: true };
+    return { kind: 'none', mbr: [], gpt: [], superfloppy: true, of: dev.kind ?? 'image' };
   }
   const mbr: MbrEntry[] = [];
   if (signed) {
@@ -156,7 +162,7 @@ export async function readPartitionTable(dev: ByteDevice): Promise<PartitionTabl
   else if (gpt.length > 0) kind = 'hybrid';
   else if (mbr.length > 0) kind = 'mbr';
   else kind = 'none';
-  return { kind, mbr, gpt, superfloppy: false };
+  return { kind, mbr, gpt, superfloppy: false, of: dev.kind ?? 'image' };
 }
 
 /**
@@ -182,8 +188,10 @@ export function findEsp(table: PartitionTable, deviceSize: number): EspLocation 
   if (!esp) {
     throw targetError(
       'ZFLASH_NO_ESP',
-      'No EFI System Partition was found on the target (no MBR type 0xEF and no GPT ESP entry).',
-      'Use a NixOS installer image (or a stick flashed from one); other images need an EFI partition.',
+      `There is no EFI System Partition ${table.of === 'drive' ? 'on the drive' : 'in the image'} (no MBR entry of type 0xEF and no GPT entry of the ESP type), so there is nowhere to put the node's identity.`,
+      table.of === 'drive'
+        ? 'Flash the stick from a NixOS installer image first, then inject.'
+        : 'Use a NixOS installer image (the Zeta installer ISO); other images need an EFI partition.',
       {
         table: table.kind,
         mbr: table.mbr.map((e) => e.type),
@@ -195,7 +203,7 @@ export function findEsp(table: PartitionTable, deviceSize: number): EspLocation 
     // Several ESPs would make "which one did the node read?" a guess: refuse plainly.
     throw targetError(
       'ZFLASH_MANY_ESPS',
-      `The target has ${candidates.length} EFI System Partitions; Zeta Flash cannot tell which one the node boots from.`,
+      `${table.of === 'drive' ? 'The drive' : 'The image'} has ${candidates.length} EFI System Partitions; Zeta Flash cannot tell which one the node boots from.`,
       'Use an unmodified NixOS installer image.',
       { partitions: candidates.map((c) => c.partition) },
     );
@@ -203,8 +211,12 @@ export function findEsp(table: PartitionTable, deviceSize: number): EspLocation 
   if (esp.offset + esp.size > deviceSize) {
     throw targetError(
       'ZFLASH_IMAGE_TRUNCATED',
-      `The EFI System Partition ends at byte ${esp.offset + esp.size}, past the end of the ${deviceSize}-byte target: the image is truncated.`,
-      'Download the image again; the file is incomplete.',
+      table.of === 'drive'
+        ? `The EFI System Partition ends at byte ${esp.offset + esp.size}, past the end of the drive (${deviceSize} bytes): the stick holds less than its table says.`
+        : `The EFI System Partition ends at byte ${esp.offset + esp.size}, past the end of the image (${deviceSize} bytes): the image is truncated.`,
+      table.of === 'drive'
+        ? 'Flash the stick again from a complete image.'
+        : 'Download the image again; the file is incomplete.',
       { espEnd: esp.offset + esp.size, size: deviceSize },
     );
   }
