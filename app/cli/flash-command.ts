@@ -117,8 +117,10 @@ function ejectSentence(
   result: { ejected: boolean; device: string },
   target: FlashTarget,
   eject: boolean,
+  drive: DriveInfo | null,
 ): string {
-  if (target.kind === 'file') return '';
+  // An image file, or a loop device (a test or VM target): there is nothing to unplug.
+  if (target.kind === 'file' || drive?.isLoop) return '';
   if (result.ejected) return 'The stick was ejected: it is safe to remove.';
   if (!eject)
     return `${result.device} was not ejected (--no-eject): eject it before you unplug it.`;
@@ -230,7 +232,7 @@ export const flashCommand: Command = async (argv, io) => {
         [
           `Flashed ${plan.confirm.image.name} to ${where} for node ${identity.hostname}: ${formatSize(result.bytesWritten)} written${result.verified ? ' and verified' : ' (not verified: --no-verify)'}.`,
           `The node files are on its EFI partition (partition ${result.esp.partition}, ${result.esp.fatType}, ${formatSize(result.esp.freeBytes)} free).`,
-          ejectSentence(result, target, !values['no-eject']),
+          ejectSentence(result, target, !values['no-eject'], drive),
           target.kind === 'file'
             ? `Boot a VM from ${result.device}; the node comes up as: ssh zeta@${identity.hostname}.local`
             : `Boot the node from it; it comes up as: ssh zeta@${identity.hostname}.local`,

@@ -24,6 +24,15 @@ const PHASE_WORDS: Record<SessionProgress['phase'], string> = {
   verifying: 'verifying',
 };
 
+/** `142.6 of 318.8 MB` when both share a unit, else `950.0 kB of 1.2 GB`; `142.6 MB` without a total. */
+export function amountText(bytes: number, total: number | null): string {
+  const done = formatSize(bytes);
+  if (total === null) return done;
+  const all = formatSize(total);
+  const unit = (t: string) => t.split(' ')[1];
+  return unit(done) === unit(all) ? `${done.split(' ')[0]} of ${all}` : `${done} of ${all}`;
+}
+
 export function describeProgress(p: SessionProgress): {
   phase: string;
   percent: string;
@@ -34,8 +43,7 @@ export function describeProgress(p: SessionProgress): {
   return {
     phase: PHASE_WORDS[p.phase].padEnd(9),
     percent: p.percent === null ? '' : `${Math.floor(p.percent)}%`.padStart(4),
-    amount:
-      p.total === null ? formatSize(p.bytes) : `${formatSize(p.bytes)} of ${formatSize(p.total)}`,
+    amount: amountText(p.bytes, p.total),
     speed: p.speed > 0 ? `${formatSize(p.speed)}/s` : '',
     eta: p.eta === null ? '' : `${formatDuration(p.eta)} left`,
   };
@@ -65,9 +73,10 @@ export function createProgressPrinter(io: CliIo, json: boolean): ProgressPrinter
         fold(e);
         if (e.type !== 'progress' || session.status !== 'running') return;
         const p = session.progress;
-        // The checksum pass reports progress; the short preparing without one does not.
-        if (p.phase === 'preparing' && p.total === null) return;
-        const step = p.percent === null ? -1 : Math.floor(p.percent / 10);
+        // Only the long phases: writing, verifying, and the checksum pass of preparing.
+        if (p.phase === 'finishing' || (p.phase === 'preparing' && p.total === null)) return;
+        // Every 10 %, or every 256 MB while the size is unknown (bzip2).
+        const step = p.percent === null ? Math.floor(p.bytes / 256e6) : Math.floor(p.percent / 10);
         if (p.phase === lastPhase && step === lastStep) return;
         lastPhase = p.phase;
         lastStep = step;
@@ -83,10 +92,10 @@ export function createProgressPrinter(io: CliIo, json: boolean): ProgressPrinter
   const bar = new cliProgress.SingleBar(
     {
       stream: io.stderr,
-      format: '{phase} |{bar}| {pct} {amount}  {speed}  {eta}',
+      format: '{phase} |{bar}| {pct} {amount}  {speed}  {left}',
       hideCursor: true,
       clearOnComplete: false,
-      barsize: 30,
+      barsize: 20,
     },
     cliProgress.Presets.shades_classic,
   );
@@ -102,7 +111,8 @@ export function createProgressPrinter(io: CliIo, json: boolean): ProgressPrinter
         pct: d.percent,
         amount: d.amount,
         speed: d.speed,
-        eta: d.eta,
+        // Not `eta`: cli-progress fills that token with its own estimate.
+        left: d.eta,
       };
       const total = p.total ?? Math.max(p.bytes, 1);
       if (!started) {
