@@ -4,7 +4,8 @@
  * standard input when it is one, else /dev/tty (standard input may be carrying the keys,
  * `ssh-add -L | zflash flash … --ssh-key -`). No terminal, no erase.
  */
-import { createReadStream, openSync } from 'node:fs';
+import { openSync } from 'node:fs';
+import { ReadStream } from 'node:tty';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -22,8 +23,10 @@ function terminal(io: CliIo, stdinUsed: boolean): Readable | null {
   // Standard input carried the keys; ask the controlling terminal, as ssh and git do.
   if (process.platform === 'win32') return null;
   try {
+    // A tty.ReadStream, not an fs stream: an fs read blocked on the terminal in the thread
+    // pool would keep the process alive after the answer until another line was typed.
     const fd = openSync('/dev/tty', 'r');
-    return createReadStream('', { fd });
+    return new ReadStream(fd);
   } catch {
     return null;
   }

@@ -2,20 +2,31 @@
 import { inputError } from '../errors.js';
 import { injectTarget } from '../payload/target.js';
 import { parse, wantsJson } from './args.js';
-import { identityFromOptions, identityOptions, identityUsage } from './identity-options.js';
+import {
+  identityFromOptions,
+  identityHelp,
+  identityOptions,
+  identityUsage,
+  readAllStdin,
+} from './identity-options.js';
 import type { Command } from './io.js';
 import { formatSize, printJsonLine, printNotices, reportError } from './output.js';
 import { guardBlockDevice } from './target-guard.js';
 
 const USAGE = `zflash inject <image-or-device> ${identityUsage} [--json]`;
 
-export const injectHelp = `${USAGE}
+export const injectHelp = `Usage: ${USAGE}
 
 Writes the node's identity (SSH public keys, hostname, roles, Wi-Fi as a derived PSK,
 password hash) into the EFI System Partition of an image file or an already-flashed
 stick, in place, without mounting. Re-injecting replaces the node files and nothing else.
 Secrets are read from files (--wifi-pass-file, --password-file) so they never appear in
-the process list; only derived forms reach the stick.`;
+the process list; only derived forms reach the stick. A stick (a block device) is checked
+by the same drive policy as zflash flash.
+
+${identityHelp}
+
+  --json                 JSON lines on stdout (notices, then the result or the error)`;
 
 export const injectCommand: Command = async (argv, io) => {
   const json = wantsJson(argv);
@@ -37,7 +48,7 @@ export const injectCommand: Command = async (argv, io) => {
       );
     }
     // All input is validated before the target is even opened.
-    const { identity, notices } = await identityFromOptions(values);
+    const { identity, notices } = await identityFromOptions(values, () => readAllStdin(io.stdin));
     const target = positionals[0] ?? '';
     const result = await injectTarget(target, identity, {
       beforeWrite: (dev) =>
