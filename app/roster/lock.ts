@@ -19,6 +19,7 @@
  * without OS locks does better, and Node has no flock().
  */
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { link, lstat, open, rename, unlink } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { ioError } from '../errors.js';
@@ -143,7 +144,8 @@ export async function acquireLock(lockPath: string, opts: LockOptions = {}): Pro
     // Someone holds it: read who, through a handle, so the inode judged is the one broken.
     let fh;
     try {
-      fh = await open(lockPath, 'r');
+      // O_NOFOLLOW: a symlink planted at the lock path is refused, not judged by its target.
+      fh = await open(lockPath, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile
       throw writeFailed(lockPath, err);
@@ -161,7 +163,7 @@ export async function acquireLock(lockPath: string, opts: LockOptions = {}): Pro
       await breakStale(lockPath, ino, dev).catch((err: unknown) => {
         throw writeFailed(lockPath, err);
       });
-      continue;
+      if (now() < deadline) continue;
     }
     if (now() >= deadline) {
       const who =
