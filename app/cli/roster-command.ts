@@ -291,9 +291,8 @@ async function watch(argv: readonly string[], io: CliIo): Promise<number> {
         if (!waiting.has(hostname)) return;
         waiting.delete(hostname);
         const marked = await markOnline(path, hostname, { addresses, now: () => new Date() });
-        if (!marked) return; // removed from the roster meanwhile
-        const online = marked.node.online!;
-        if (json)
+        const online = marked?.node.online; // null: removed from the roster meanwhile
+        if (online && json)
           emit(io, {
             type: 'online',
             hostname,
@@ -302,7 +301,7 @@ async function watch(argv: readonly string[], io: CliIo): Promise<number> {
             firstSeen: online.firstSeen,
             seenBefore: before.get(hostname) ?? false,
           });
-        else
+        else if (online)
           io.stdout.write(
             `${hostname} is online at ${online.address}: ssh zeta@${hostname}.local\n`,
           );

@@ -121,7 +121,10 @@ export async function openRoster(path: string): Promise<OpenedRoster> {
     };
   }
   const mainWhy = main.state === 'bad' ? `is damaged (${main.reason})` : 'is missing';
-  const bakWhy = bak.state === 'bad' ? `is damaged too (${bak.reason})` : 'is missing';
+  const bakWhy =
+    bak.state !== 'bad'
+      ? 'is missing'
+      : `is damaged${main.state === 'bad' ? ' too' : ''} (${bak.reason})`;
   throw ioError(
     'ZFLASH_ROSTER_CORRUPT',
     `The roster ${path} ${mainWhy} and its backup ${bakWhy}.`,
