@@ -2,6 +2,7 @@
 // one roster at once.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { rosterEventSchema, rosterSchema } from '../app/roster/schema.js';
@@ -41,7 +42,19 @@ function runAsync(args: string[]): Promise<{ code: number | null; stderr: string
 }
 
 describe('zflash roster', () => {
-  it('two processes recording 50 flashes each at once keep all 100', async () => {
+  it('two processes recording 50 flashes each at once keep all 100, past a stale lock', async () => {
+    // A lock left by a crashed zflash: both processes must break it once, not each other's.
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    });
+    writeFileSync(
+      `${path}.lock`,
+      JSON.stringify({
+        pid: Number(dead.stdout),
+        host: hostname(),
+        createdAt: new Date().toISOString(),
+      }),
+    );
     const [a, b] = await Promise.all([
       runAsync([RECORD, path, 'a', '50']),
       runAsync([RECORD, path, 'b', '50']),
