@@ -86,6 +86,15 @@ export const ERROR_CODES = {
     kind: 'input',
     doc: 'the privileged helper refused its job file or events file',
   },
+  ZFLASH_NAME_TAKEN: {
+    kind: 'input',
+    doc: 'the hostname already belongs to a node in the roster (re-flash it on purpose, or pick another)',
+  },
+  ZFLASH_NODE_UNKNOWN: { kind: 'input', doc: 'a re-flash names a node the roster does not have' },
+  ZFLASH_NAME_PATTERN_INVALID: {
+    kind: 'input',
+    doc: 'the node name pattern has no number or makes invalid hostnames',
+  },
   // target: the image, the drive or the file written to
   ZFLASH_IMAGE_UNREADABLE: { kind: 'target', doc: 'the image file cannot be read' },
   ZFLASH_IMAGE_EMPTY: { kind: 'target', doc: 'the image is empty' },
@@ -161,6 +170,10 @@ export const ERROR_CODES = {
     doc: 'no way to get the rights to write a drive',
   },
   ZFLASH_HELPER_START: { kind: 'target', doc: 'the privileged helper could not be started' },
+  ZFLASH_WATCH_TIMEOUT: {
+    kind: 'target',
+    doc: 'some roster nodes did not come online before the watch timed out',
+  },
   // io: writing, reading back, the environment
   ZFLASH_WRITE_FAILED: { kind: 'io', doc: 'a write failed' },
   ZFLASH_READ_FAILED: { kind: 'io', doc: 'a read failed' },
@@ -173,6 +186,24 @@ export const ERROR_CODES = {
     doc: 'the drives or the system tables could not be read',
   },
   ZFLASH_HELPER_DIED: { kind: 'io', doc: 'the privileged helper ended without saying why' },
+  ZFLASH_ROSTER_UNREADABLE: { kind: 'io', doc: 'the roster file cannot be read' },
+  ZFLASH_ROSTER_CORRUPT: {
+    kind: 'io',
+    doc: 'the roster and its backup are both damaged; nothing was written',
+  },
+  ZFLASH_ROSTER_NEWER: {
+    kind: 'io',
+    doc: 'the roster was written by a newer Zeta Flash; it is left as it is',
+  },
+  ZFLASH_ROSTER_LOCKED: {
+    kind: 'io',
+    doc: 'another Zeta Flash held the roster lock for too long',
+  },
+  ZFLASH_ROSTER_WRITE_FAILED: {
+    kind: 'io',
+    doc: 'the roster, its lock or an export file cannot be written',
+  },
+  ZFLASH_MDNS_FAILED: { kind: 'io', doc: 'listening for nodes on the network (mDNS) failed' },
   // cancelled
   ZFLASH_CANCELLED: {
     kind: 'cancelled',

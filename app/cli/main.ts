@@ -24,6 +24,10 @@ const commands: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import('./drives-command.js')).drivesCommand,
     summary: 'list drives with the safety verdict for each',
   },
+  roster: {
+    load: async () => (await import('./roster-command.js')).rosterCommand,
+    summary: 'the nodes flashed so far: list, export (ssh, csv, colmena), watch them come online',
+  },
 };
 
 export function usage(): string {
