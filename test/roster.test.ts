@@ -74,7 +74,7 @@ describe('zflash roster', () => {
     const lines = text.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^HOSTNAME\s+STATUS\s+ROLES\s+ADDRESS\s+FLASHED\s+IMAGE\s+MEDIUM$/);
     expect(lines[1]).toMatch(
-      /^node-01\s+flashed\s+worker,gpu\s+-\s+\d{4}-\d\d-\d\d \d\d:\d\dZ\s+zeta\.iso\s+\/dev\/sdb \(Stick, serial node1, 7\.5 GiB\)$/,
+      /^node-01\s+flashed\s+worker,gpu\s+-\s+\d{4}-\d\d-\d\d \d\d:\d\dZ\s+zeta\.iso\s+\/dev\/sdb \(Stick, serial node1, 8\.0 GB\)$/,
     );
     const json = roster(['list', '--json']);
     expect(json.code).toBe(0);
