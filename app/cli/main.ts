@@ -23,6 +23,10 @@ const commands: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import('./drives-command.js')).drivesCommand,
     summary: 'list drives with the safety verdict for each',
   },
+  image: {
+    load: async () => (await import('./image-command.js')).imageCommand,
+    summary: 'list or download the signed Zeta installer image (no Nix needed)',
+  },
 };
 
 export function usage(): string {
