@@ -16,6 +16,8 @@ export interface ServedFile {
   /** Send this many body bytes, then nothing more (never end): a stalled transfer. */
   readonly stallAfter?: number;
   readonly status?: number;
+  /** Answer 302 to this URL (GitHub's release downloads redirect to a CDN on another host). */
+  readonly redirect?: string;
 }
 
 export interface RecordedRequest {
@@ -47,6 +49,10 @@ export async function startCatalogServer(): Promise<CatalogServer> {
     const file = files.get(path);
     if (!file || req.method !== 'GET') {
       res.writeHead(404).end('not found');
+      return;
+    }
+    if (file.redirect) {
+      res.writeHead(302, { location: file.redirect }).end();
       return;
     }
     if (file.status && file.status !== 200) {

@@ -297,6 +297,26 @@ describe('downloadImage', () => {
     expect(readdirSync(cacheDir)).toEqual([finalName]);
   });
 
+  it('resumes through a redirect to another host, as GitHub release downloads redirect to a CDN', async () => {
+    const cdn = await startCatalogServer();
+    try {
+      const url = publish(manifestJson(goodImages()));
+      const image = await imageFrom(url);
+      cdn.set('/blob', { body: iso, dropAfter: { bytes: 1_000_000, times: 1 } });
+      server.set(`/r${n}/zeta-installer.iso`, { body: iso, redirect: `${cdn.base}/blob` });
+      expect((await caught(downloadImage(image, { cacheDir }))).code).toBe(
+        'ZFLASH_DOWNLOAD_FAILED',
+      );
+      const kept = statSync(join(cacheDir, `${finalName}.part`)).size;
+      const r = await downloadImage(image, { cacheDir });
+      expect(r.resumedFrom).toBe(kept);
+      expect(cdn.requests.map((q) => q.range)).toEqual([null, `bytes=${kept}-`]);
+      expect(sha256(readFileSync(r.path))).toBe(sha256(iso));
+    } finally {
+      await cdn.close();
+    }
+  });
+
   it('starts over when the server ignores the range', async () => {
     const image = await imageFrom(publish(manifestJson(goodImages())));
     mkdirSync(cacheDir, { recursive: true });
