@@ -95,6 +95,15 @@ export const ERROR_CODES = {
     kind: 'input',
     doc: 'the node name pattern has no number or makes invalid hostnames',
   },
+  ZFLASH_ARCH_UNKNOWN: { kind: 'input', doc: 'an installer architecture Zeta Flash does not know' },
+  ZFLASH_CATALOG_URL_INVALID: {
+    kind: 'input',
+    doc: 'the release manifest URL is not https (http only on this computer)',
+  },
+  ZFLASH_RELEASE_KEY_INVALID: {
+    kind: 'input',
+    doc: 'the given release key is not an Ed25519 public key',
+  },
   // target: the image, the drive or the file written to
   ZFLASH_IMAGE_UNREADABLE: { kind: 'target', doc: 'the image file cannot be read' },
   ZFLASH_IMAGE_EMPTY: { kind: 'target', doc: 'the image is empty' },
@@ -174,6 +183,32 @@ export const ERROR_CODES = {
     kind: 'target',
     doc: 'some roster nodes did not come online before the watch timed out',
   },
+  ZFLASH_ISO_CORRUPT: { kind: 'target', doc: "the image's ISO 9660 file system is damaged" },
+  ZFLASH_NOT_ZETA_INSTALLER: {
+    kind: 'target',
+    doc: 'the image is not a Zeta installer: nothing on it reads the node identity',
+  },
+  ZFLASH_INSTALLER_TOO_OLD: {
+    kind: 'target',
+    doc: 'the Zeta installer does not read the payload schema this Zeta Flash writes',
+  },
+  ZFLASH_INSTALLER_TOO_NEW: {
+    kind: 'target',
+    doc: 'the Zeta installer only reads payload schemas newer than this Zeta Flash writes',
+  },
+  ZFLASH_CATALOG_SIGNATURE: {
+    kind: 'target',
+    doc: 'the release manifest is not signed by the release key',
+  },
+  ZFLASH_CATALOG_INVALID: {
+    kind: 'target',
+    doc: 'the release manifest is not one this Zeta Flash reads (format, fields, size)',
+  },
+  ZFLASH_CATALOG_NO_IMAGE: {
+    kind: 'target',
+    doc: 'the release has no installer image for that architecture',
+  },
+  ZFLASH_CACHE_UNWRITABLE: { kind: 'target', doc: 'the download cache folder cannot be written' },
   // io: writing, reading back, the environment
   ZFLASH_WRITE_FAILED: { kind: 'io', doc: 'a write failed' },
   ZFLASH_READ_FAILED: { kind: 'io', doc: 'a read failed' },
@@ -204,6 +239,18 @@ export const ERROR_CODES = {
     doc: 'the roster, its lock or an export file cannot be written',
   },
   ZFLASH_MDNS_FAILED: { kind: 'io', doc: 'listening for nodes on the network (mDNS) failed' },
+  ZFLASH_CATALOG_UNREACHABLE: {
+    kind: 'io',
+    doc: 'the release manifest or its signature could not be downloaded',
+  },
+  ZFLASH_DOWNLOAD_FAILED: {
+    kind: 'io',
+    doc: 'the image download failed or stalled; what arrived is kept to resume',
+  },
+  ZFLASH_DOWNLOAD_CORRUPT: {
+    kind: 'io',
+    doc: 'the download does not match the signed size or SHA-256; it was deleted',
+  },
   // cancelled
   ZFLASH_CANCELLED: {
     kind: 'cancelled',
@@ -214,6 +261,10 @@ export const ERROR_CODES = {
   ZFLASH_DECODER_MISSING: {
     kind: 'bug',
     doc: 'a decoder module is missing from this installation',
+  },
+  ZFLASH_CATALOG_NO_KEY: {
+    kind: 'bug',
+    doc: 'this build of Zeta Flash carries no release key to check manifests with',
   },
 } as const satisfies Record<string, CodeSpec>;
 

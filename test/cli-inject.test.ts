@@ -70,7 +70,11 @@ describe('zflash inspect', () => {
     const mdir = run('mdir', ['-i', `${iso}@@${esp.offset}`, '::/']);
     expect(j.esp.freeBytes).toBe(Number(/([\d ]+) bytes free/.exec(mdir)?.[1]?.replace(/ /g, '')));
     expect(j.payload).toBeNull();
-    expect(j.installer).toEqual({ nixos: true, volumeLabel: 'nixos-minimal-25.11-x86_64' });
+    expect(j.installer).toMatchObject({
+      kind: 'nixos',
+      nixos: true,
+      volumeLabel: 'nixos-minimal-25.11-x86_64',
+    });
     expect(j.esp.payloadFits).toBe(true);
   });
 

@@ -2,7 +2,7 @@
  * Fixture images built with the same tools and flags nixpkgs uses, plus the independent
  * judges (mtools, fsck.fat) and loop block devices. Shared by every test that needs media.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   truncateSync,
   mkdtempSync,
@@ -107,6 +107,17 @@ export interface IsoSpec {
   /** Use a sparse zero file of this size as filler instead (fast for GiB-sized images). */
   readonly zeroFillerBytes?: number;
   readonly esp?: EspSpec;
+  /** The volume ID (default nixos-minimal-25.11-x86_64, as nixpkgs names its minimal ISO). */
+  readonly volumeId?: string;
+  /** Extra files at the root of the ISO 9660 tree (name → content), e.g. zeta-installer.json. */
+  readonly rootFiles?: Readonly<Record<string, Buffer | string>>;
+  /** Leave out nix-store.squashfs (and version.txt): an isohybrid that is not NixOS. */
+  readonly noNixStore?: boolean;
+  /**
+   * xorriso's naming flags exactly as nixpkgs' make-iso9660-image.sh passes them
+   * (`-iso-level 3 -full-iso9660-filenames -joliet -r`) instead of `-R -J`.
+   */
+  readonly nixpkgsNaming?: boolean;
 }
 
 /**
@@ -123,23 +134,28 @@ export function buildNixosIso(path: string, spec: IsoSpec = {}): string {
     const content = Object.values(espFiles).reduce((n, c) => n + Buffer.byteLength(c), 0);
     const sizeKiB = spec.esp?.sizeKiB ?? Math.ceil((content * 1.1) / MiB + 1) * 1024;
     buildEsp(join(work, 'boot', 'efi.img'), { ...spec.esp, sizeKiB, files: espFiles });
-    if (spec.zeroFillerBytes) {
+    for (const [name, content] of Object.entries(spec.rootFiles ?? {}))
+      writeFileSync(join(work, name), content);
+    if (spec.noNixStore) {
+      // nothing: a plain isohybrid with an ESP
+    } else if (spec.zeroFillerBytes) {
       const f = join(work, 'nix-store.squashfs');
       writeFileSync(f, '');
       execFileSync('truncate', ['-s', String(spec.zeroFillerBytes), f]);
     } else {
       writeFileSync(join(work, 'nix-store.squashfs'), randomBytes(spec.fillerBytes ?? 2 * MiB));
     }
-    writeFileSync(join(work, 'version.txt'), 'nixos-25.11-zeta-test\n');
+    if (!spec.noNixStore) writeFileSync(join(work, 'version.txt'), 'nixos-25.11-zeta-test\n');
     run('xorriso', [
       '-as',
       'mkisofs',
       '-o',
       path,
-      '-R',
-      '-J',
+      ...(spec.nixpkgsNaming
+        ? ['-iso-level', '3', '-full-iso9660-filenames', '-joliet', '-r']
+        : ['-R', '-J']),
       '-V',
-      'nixos-minimal-25.11-x86_64',
+      spec.volumeId ?? 'nixos-minimal-25.11-x86_64',
       '-isohybrid-mbr',
       ISOHDPFX,
       '-eltorito-alt-boot',
@@ -325,4 +341,105 @@ export function attachSparseLoop(
 export function requireLoop(): void {
   if (process.getuid?.() !== 0)
     throw new Error('these tests attach loop devices and must run as root');
+}
+
+/** The marker a Zeta installer ISO carries at its root (docs/payload.md), with overrides. */
+export function zetaInstallerMarker(overrides: Record<string, unknown> = {}): string {
+  return `${JSON.stringify(
+    {
+      zetaInstaller: 1,
+      version: '0.2.0',
+      payloadSchemas: [1, 2],
+      nixpkgs: { rev: 'a'.repeat(40) },
+      system: 'x86_64-linux',
+      ...overrides,
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+/**
+ * A Zeta installer ISO as nixos/installer/iso.nix builds it: nixpkgs' layout and xorriso
+ * naming flags, a `zeta-…` volume ID and `zeta-installer.json` at the root. `marker: null`
+ * leaves the file out; a string is written as is.
+ */
+export function buildZetaIso(
+  path: string,
+  spec: IsoSpec & { readonly marker?: string | null } = {},
+): string {
+  const { marker, ...iso } = spec;
+  const m = marker === undefined ? zetaInstallerMarker() : marker;
+  return buildNixosIso(path, {
+    fillerBytes: 256 * 1024,
+    volumeId: 'zeta-0.2.0-x86_64',
+    nixpkgsNaming: true,
+    ...iso,
+    rootFiles: { ...(m === null ? {} : { 'zeta-installer.json': m }), ...iso.rootFiles },
+  });
+}
+
+/**
+ * A bare ISO 9660 image of `files` (root only) made by xorriso's native mode, where Rock Ridge
+ * and Joliet can each be switched off: the reader's fallbacks get real images too.
+ */
+export function buildPlainIso(
+  path: string,
+  opts: {
+    files: Readonly<Record<string, Buffer | string>>;
+    volumeId?: string;
+    rockRidge?: boolean;
+    joliet?: boolean;
+  },
+): string {
+  const work = mkdtempSync(join(tmpdir(), 'zflash-plainiso-'));
+  try {
+    for (const [name, content] of Object.entries(opts.files))
+      writeFileSync(join(work, name), content);
+    run('xorriso', [
+      '-rockridge',
+      opts.rockRidge === false ? 'off' : 'on',
+      '-joliet',
+      opts.joliet ? 'on' : 'off',
+      '-compliance',
+      'iso_9660_level=3:long_names',
+      '-volid',
+      opts.volumeId ?? 'PLAIN',
+      '-outdev',
+      path,
+      '-map',
+      work,
+      '/',
+    ]);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return path;
+}
+
+/** `zflash ARGS` in its own process without blocking this one (a server here must answer it). */
+export function zflashAsync(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  opts: { signalAfter?: { stdoutMatch: RegExp; signal: NodeJS.Signals } } = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [ZFLASH_BIN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let signalled = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (opts.signalAfter && !signalled && opts.signalAfter.stdoutMatch.test(stdout)) {
+        signalled = true;
+        child.kill(opts.signalAfter.signal);
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
+  });
 }

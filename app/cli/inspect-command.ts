@@ -1,23 +1,58 @@
 /** `zflash inspect <image-or-device> [--json]` */
-import { inputError } from '../errors.js';
+import { ZflashError, inputError } from '../errors.js';
+import {
+  checkInstallerReadsPayload,
+  describeInstaller,
+  installerWarning,
+  requireZetaInstaller,
+} from '../payload/installer.js';
+import { MANIFEST_SCHEMA_VERSION } from '../payload/manifest.js';
 import { inspectTarget, type TargetInfo } from '../payload/target.js';
+import { APP } from '../version.js';
 import { parse, wantsJson } from './args.js';
 import type { Command, CliIo } from './io.js';
 import { formatSize, printJsonLine, reportError } from './output.js';
 
-const USAGE = 'zflash inspect <image-or-device> [--json]';
+const USAGE = 'zflash inspect <image-or-device> [--require-zeta] [--json]';
 
 export const inspectHelp = `${USAGE}
 
-Shows the partition table, the EFI System Partition (number, offset, size, FAT type,
-label, free space) and the Zeta node payload on it, if any. Reads only; never writes.`;
+Shows what the image is (a Zeta installer and the payload schemas it reads, a NixOS
+installer without Zeta, or another image), the partition table, the EFI System Partition
+(number, offset, size, FAT type, label, free space) and the Zeta node payload on it, if
+any. Reads only; never writes. --require-zeta fails (exit 3) unless the image is a Zeta
+installer that reads the node payload this Zeta Flash writes.`;
 
-export function inspectJson(info: TargetInfo) {
+/**
+ * Why a node identity written next to this image would not be used, in plain sentences.
+ * `schema`: the payload schema that would be written (this Zeta Flash's, unless a test asks).
+ */
+export function installerWarnings(
+  info: Pick<TargetInfo, 'installer'>,
+  schema = MANIFEST_SCHEMA_VERSION,
+): string[] {
+  const warning = installerWarning(info.installer);
+  if (warning) return [warning];
+  try {
+    checkInstallerReadsPayload(info.installer, schema, APP);
+    return [];
+  } catch (err) {
+    if (err instanceof ZflashError) return [err.message];
+    throw err;
+  }
+}
+
+export function inspectJson(info: TargetInfo, schema = MANIFEST_SCHEMA_VERSION) {
   const { esp, payload } = info;
   return {
     type: 'inspect' as const,
     target: { path: info.path, kind: info.kind, size: info.size, table: info.table },
-    installer: info.installer,
+    installer: {
+      ...info.installer,
+      nixos: info.installer.kind !== 'other',
+      summary: describeInstaller(info.installer),
+    },
+    warnings: installerWarnings(info, schema),
     esp: {
       partition: esp.partition,
       offset: esp.offset,
@@ -52,7 +87,8 @@ function printHuman(io: CliIo, info: TargetInfo): void {
   const lines = [
     `target    ${info.path} (${info.kind === 'file' ? 'image file' : 'block device'}, ${formatSize(info.size)})`,
     `table     ${table}`,
-    `image     ${info.installer.nixos ? `NixOS installer (${info.installer.volumeLabel})` : info.installer.volumeLabel ? `ISO "${info.installer.volumeLabel}" (not a NixOS installer label)` : 'not an ISO image'}`,
+    `image     ${describeInstaller(info.installer)}`,
+    ...installerWarnings(info).map((w) => `warning   ${w}`),
     `ESP       ${esp.source === 'whole-device' ? 'whole target' : `partition ${esp.partition} (${esp.source === 'mbr' ? 'MBR type 0xEF' : 'GPT ESP'})`}, offset ${esp.offset}, size ${formatSize(esp.size)}`,
     `          ${esp.fatType}, label ${esp.label || '(none)'}, serial ${esp.serial}, ${formatSize(esp.freeBytes)} free${esp.fatsIdentical ? '' : ', FAT copies differ'}`,
     `          ${esp.payloadFits ? 'room for a node payload' : 'NO room for a node payload (too full)'}`,
@@ -83,7 +119,11 @@ export const inspectCommand: Command = async (argv, io) => {
   try {
     const { values, positionals } = parse(
       argv,
-      { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      {
+        json: { type: 'boolean' },
+        'require-zeta': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
       USAGE,
     );
     if (values.help) {
@@ -98,6 +138,10 @@ export const inspectCommand: Command = async (argv, io) => {
       );
     }
     const info = await inspectTarget(positionals[0] ?? '');
+    if (values['require-zeta']) {
+      requireZetaInstaller(info.installer);
+      checkInstallerReadsPayload(info.installer, MANIFEST_SCHEMA_VERSION, APP);
+    }
     if (json) printJsonLine(io, inspectJson(info));
     else printHuman(io, info);
     return 0;

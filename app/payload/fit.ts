@@ -5,6 +5,7 @@
  */
 import { OverlayDevice, type ByteDevice } from '../disk/device.js';
 import { openEsp } from '../disk/esp.js';
+import { readIsoVolumeId } from '../disk/iso9660.js';
 import { ZflashError } from '../errors.js';
 import { PAYLOAD_FILES } from './manifest.js';
 
@@ -35,8 +36,5 @@ export async function payloadFit(dev: ByteDevice): Promise<PayloadFit> {
 
 /** The ISO 9660 volume label (primary volume descriptor at 32 KiB), if the image is an ISO. */
 export async function isoVolumeLabel(dev: ByteDevice): Promise<string | null> {
-  if (dev.size < 32768 + 2048) return null;
-  const pvd = await dev.read(32768, 2048);
-  if (pvd[0] !== 1 || pvd.toString('latin1', 1, 6) !== 'CD001') return null;
-  return pvd.toString('latin1', 40, 72).trim();
+  return readIsoVolumeId(dev);
 }

@@ -9,7 +9,8 @@ import { openEsp, summarizeEsp, type EspSummary } from '../disk/esp.js';
 import type { TableKind } from '../disk/partition-table.js';
 import { ioError } from '../errors.js';
 import type { NodeIdentity } from '../node/types.js';
-import { isoVolumeLabel, payloadFit } from './fit.js';
+import { payloadFit } from './fit.js';
+import { classifyInstaller, type InstallerInfo } from './installer.js';
 import { readPayload, type PayloadInfo } from './read.js';
 import { renderPayload, type PayloadFile, type RenderOptions } from './render.js';
 
@@ -18,19 +19,18 @@ export interface TargetInfo {
   readonly kind: 'file' | 'block-device';
   readonly size: number;
   readonly table: TableKind;
-  /** What the image is: nixpkgs labels its installer ISOs "nixos-…". */
-  readonly installer: { readonly nixos: boolean; readonly volumeLabel: string | null };
+  /** What the image is: a Zeta installer (and which payload schemas it reads), NixOS, other. */
+  readonly installer: InstallerInfo;
   readonly esp: EspSummary & { readonly payloadFits: boolean };
   readonly payload: PayloadInfo | null;
 }
 
 export async function inspectDevice(dev: ByteDevice): Promise<Omit<TargetInfo, 'path' | 'kind'>> {
   const esp = await openEsp(dev);
-  const volumeLabel = await isoVolumeLabel(dev);
   return {
     size: dev.size,
     table: esp.table.superfloppy ? 'none' : esp.table.kind,
-    installer: { nixos: /^nixos/i.test(volumeLabel ?? ''), volumeLabel },
+    installer: await classifyInstaller(dev),
     esp: { ...(await summarizeEsp(esp)), payloadFits: (await payloadFit(dev)).fits },
     payload: await readPayload(esp.volume),
   };
