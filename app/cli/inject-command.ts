@@ -5,7 +5,6 @@ import { parse, wantsJson } from './args.js';
 import { identityFromOptions, identityOptions, identityUsage } from './identity-options.js';
 import type { Command } from './io.js';
 import { formatBytes, printJson, reportError } from './output.js';
-import { guardBlockDevice } from './target-guard.js';
 
 const USAGE = `zflash inject <image-or-device> ${identityUsage} [--json]`;
 
@@ -39,9 +38,9 @@ export const injectCommand: Command = async (argv, io) => {
     // All input is validated before the target is even opened.
     const { identity, notices } = await identityFromOptions(values);
     const target = positionals[0] ?? '';
+    // On a block device the engine runs the drive policy itself, right before opening it.
     const result = await injectTarget(target, identity, {
-      beforeWrite: (dev) =>
-        dev.isBlockDevice ? guardBlockDevice(target, io.env) : Promise.resolve(),
+      allowLoop: io.env['ZFLASH_ALLOW_LOOP'] === '1',
     });
     if (json) {
       printJson(io, {
