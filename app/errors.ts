@@ -83,7 +83,7 @@ export const ERROR_CODES = {
   },
   ZFLASH_HELPER_JOB: {
     kind: 'input',
-    doc: 'the privileged helper refused its job file or events file',
+    doc: 'the privileged helper refused its job file, its folder or its events file',
   },
   // target: the image, the drive or the file written to
   ZFLASH_IMAGE_NOT_FOUND: { kind: 'target', doc: 'the image file does not exist' },
@@ -159,6 +159,10 @@ export const ERROR_CODES = {
   ZFLASH_ELEVATION_UNAVAILABLE: {
     kind: 'target',
     doc: 'no way to get the rights to write a drive',
+  },
+  ZFLASH_ELEVATION_DENIED: {
+    kind: 'target',
+    doc: 'the system refused the rights to write a drive (not authorized, no password prompt)',
   },
   ZFLASH_HELPER_START: { kind: 'target', doc: 'the privileged helper could not be started' },
   // io: writing, reading back, the environment
