@@ -84,7 +84,7 @@ export const ERROR_CODES = {
   },
   ZFLASH_HELPER_JOB: {
     kind: 'input',
-    doc: 'the privileged helper refused its job file or events file',
+    doc: 'the privileged helper refused its job file, its folder or its events file',
   },
   ZFLASH_NAME_TAKEN: {
     kind: 'input',
@@ -177,6 +177,10 @@ export const ERROR_CODES = {
   ZFLASH_ELEVATION_UNAVAILABLE: {
     kind: 'target',
     doc: 'no way to get the rights to write a drive',
+  },
+  ZFLASH_ELEVATION_DENIED: {
+    kind: 'target',
+    doc: 'the system refused the rights to write a drive (not authorized, no password prompt)',
   },
   ZFLASH_HELPER_START: { kind: 'target', doc: 'the privileged helper could not be started' },
   ZFLASH_WATCH_TIMEOUT: {

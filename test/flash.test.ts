@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeImagePatch } from '../app/flash/overlay.js';
-import { runHelper } from '../app/helper/client.js';
+import { cleanStaleJobDirs, runHelper } from '../app/helper/client.js';
 import type { HelperEvent } from '../app/helper/protocol.js';
 import { probeImage } from '../app/image/image-source.js';
 import { readSshKeyFile, buildNodeIdentity } from '../app/node/index.js';
@@ -332,7 +332,6 @@ describe('faults: right exit code, clear message, nothing written that should no
 
   it('the parent killed mid-write: the helper stops by itself; first MiB not written; no job file left', async () => {
     const jobDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith('zflash-job-'));
-    const before = jobDirs();
     const big = `${tmp.path}/big.iso.bz2`;
     const { loop } = drive('d-orphan.img', 128);
     const child = spawn(process.execPath, [BIN, ...flashArgs(big, loop.device), '--json'], {
@@ -351,8 +350,13 @@ describe('faults: right exit code, clear message, nothing written that should no
     expect(killed).toBe(true);
     await until('the orphaned helper to exit', () => helperPids().length === 0);
     expect(readDevice(loop.device, MiB).every((b) => b === 0)).toBe(true);
-    // The helper removed the job (the node's identity) although its parent never could.
-    expect(jobDirs()).toEqual(before);
+    // The helper emptied the job (the node's identity) although its parent never could
+    // remove it (root deletes nothing by path); the next start removes the folder.
+    const left = jobDirs().filter((d) => d.startsWith(`zflash-job-${child.pid}-`));
+    expect(left).toHaveLength(1);
+    expect(readFileSync(`${tmpdir()}/${left[0]}/job.json`)).toHaveLength(0);
+    await cleanStaleJobDirs(tmpdir());
+    expect(jobDirs().filter((d) => left.includes(d))).toEqual([]);
   });
 });
 
@@ -416,10 +420,15 @@ describe('the helper trusts nothing', () => {
   });
 
   it('refuses a job file others can read, and a job that fails its schema', async () => {
-    const { loop } = drive('d-jobmode.img', 64);
-    const r1 = await runHelperWith(await job(loop.device), 0o644);
-    expect(r1.code).toBe(2);
-    expect(r1.event.error.code).toBe('ZFLASH_HELPER_JOB');
+    const { loop, file } = drive('d-jobmode.img', 64);
+    const before = sha256(readFileSync(file));
+    for (const mode of [0o640, 0o644]) {
+      const r1 = await runHelperWith(await job(loop.device), mode);
+      expect(r1.code).toBe(2);
+      expect(r1.event.error.code).toBe('ZFLASH_HELPER_JOB');
+      expect(r1.event.error.message).toMatch(/must be 0600/);
+      expect(sha256(readFileSync(file))).toBe(before);
+    }
     const forged = {
       ...(await job(loop.device)),
       identity: { hostname: 'x;rm -rf /', keys: [], roles: [], wifi: null, passwordHash: null },
@@ -427,6 +436,7 @@ describe('the helper trusts nothing', () => {
     const r2 = await runHelperWith(forged);
     expect(r2.code).toBe(2);
     expect(r2.event.error.code).toBe('ZFLASH_HELPER_JOB');
+    expect(sha256(readFileSync(file))).toBe(before);
   });
 });
 
@@ -454,6 +464,7 @@ describe('the files channel (how osascript and UAC reach the helper), run for re
     const result = await runHelper(await request(iso, loop.device), {
       channel: 'files',
       helperCommand: [process.execPath, HELPER],
+      env: process.env,
       onEvent: (e) => events.push(e),
     });
     expect(result).toMatchObject({ type: 'result', verified: true });
@@ -468,6 +479,7 @@ describe('the files channel (how osascript and UAC reach the helper), run for re
     const run = runHelper(await request(`${tmp.path}/big.iso.bz2`, loop.device), {
       channel: 'files',
       helperCommand: [process.execPath, HELPER],
+      env: process.env,
       signal: ac.signal,
       onEvent: (e) => {
         if (e.type === 'progress' && e.phase === 'writing' && e.bytes > 8 * MiB) ac.abort();

@@ -11,7 +11,6 @@ import {
 } from './identity-options.js';
 import type { Command } from './io.js';
 import { formatSize, printJsonLine, printNotices, reportError } from './output.js';
-import { guardBlockDevice } from './target-guard.js';
 
 const USAGE = `zflash inject <image-or-device> ${identityUsage} [--json]`;
 
@@ -50,9 +49,9 @@ export const injectCommand: Command = async (argv, io) => {
     // All input is validated before the target is even opened.
     const { identity, notices } = await identityFromOptions(values, () => readAllStdin(io.stdin));
     const target = positionals[0] ?? '';
+    // On a block device the engine runs the drive policy itself, right before opening it.
     const result = await injectTarget(target, identity, {
-      beforeWrite: (dev) =>
-        dev.isBlockDevice ? guardBlockDevice(target, io.env) : Promise.resolve(),
+      allowLoop: io.env['ZFLASH_ALLOW_LOOP'] === '1',
     });
     printNotices(io, notices, json);
     if (json) {

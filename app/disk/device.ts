@@ -3,7 +3,7 @@
  * The same FAT and partition code patches an image file, a real block device, or an
  * in-memory overlay over a read-only source (the flash engine's stream substitution).
  */
-import { constants as fsc } from 'node:fs';
+import { constants as fsc, type BigIntStats } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -269,6 +269,11 @@ export class FileDevice implements ByteDevice {
         { path: this.path, cause: String(err) },
       );
     }
+  }
+
+  /** fstat of the open handle: what was opened, whatever its path names by now. */
+  stat(): Promise<BigIntStats> {
+    return this.handle.stat({ bigint: true });
   }
 
   async close(): Promise<void> {

@@ -170,22 +170,24 @@ export interface RunFlashOptions {
   readonly signal?: AbortSignal;
   /** Every event of the flash, in order (feed them to `reduce` from ./session.js). */
   readonly onEvent?: (e: FlashEvent) => void;
-  /** How the privileged helper is started and elevated (a packaged app passes its own command). */
-  readonly helper?: Omit<RunHelperOptions, 'signal' | 'onEvent'>;
+  /**
+   * How the privileged helper is started and elevated: the front end's environment (PATH to
+   * find pkexec), and a packaged app's own helper command.
+   */
+  readonly helper: Omit<RunHelperOptions, 'signal' | 'onEvent'>;
 }
 
 export type FlashResult = FlashResultEvent;
 
 /** Executes a prepared job: a drive through the privileged helper, an image file right here. */
-export async function runFlash(
-  job: WriteJobRequest,
-  opts: RunFlashOptions = {},
-): Promise<FlashResult> {
+export async function runFlash(job: WriteJobRequest, opts: RunFlashOptions): Promise<FlashResult> {
   if (job.drive) {
+    const onEvent = opts.onEvent;
     return runHelper(job, {
       ...opts.helper,
       ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+      // A write job's helper only ever speaks flash events; `injected` ends inject jobs.
+      ...(onEvent ? { onEvent: (e) => (e.type === 'injected' ? undefined : onEvent(e)) } : {}),
     });
   }
   const emit = (e: FlashEvent) => opts.onEvent?.(e);

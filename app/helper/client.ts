@@ -1,78 +1,153 @@
 /**
- * The unprivileged side of the helper: writes the job to a 0600 file in a private temp
- * folder, starts the helper (elevated when needed) with an argv array, reads its JSON
- * lines, and turns its end into a result or a ZflashError.
+ * The unprivileged side of the helper: writes the job to a 0600 file in a private (0700)
+ * temp folder, starts the helper (elevated when needed) with an argv array, reads its JSON
+ * lines, and turns its end into a result or a ZflashError. It removes the folder itself (the
+ * helper, often root, never deletes by path), and at each start removes the folders of
+ * earlier requesters of ours that died before they could (a CLI killed while the password
+ * prompt was open).
  *
  * Two channels (helper/main.ts): stdio where the elevated process keeps our pipes (no
  * elevation, pkexec) — cancelling closes its stdin; files where it does not (osascript,
  * UAC) — events are tailed from events.jsonl and cancelling creates the cancel file.
+ *
+ * Everything it depends on is an option: the environment is the caller's to pass (only front
+ * ends read process.env), the helper command too (a packaged app runs its own node).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync, writeFileSync } from 'node:fs';
+import { lstat, mkdtemp, open, readdir, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
-import { cancelledError, ioError, targetError, ZflashError } from '../errors.js';
-import { elevationFor, isDismissed, type Elevation } from './elevation.js';
+import {
+  cancelledError,
+  ExitCode,
+  inputError,
+  ioError,
+  targetError,
+  ZflashError,
+} from '../errors.js';
+import { elevationFor, isDenied, isDismissed, type Elevation } from './elevation.js';
 import {
   CANCEL_FILE,
+  errorBodySchema,
   EVENTS_FILE,
   HELPER_VERB,
   helperEventSchema,
+  INJECT_VERB,
+  JOB_DIR_PREFIX,
+  JOB_FILE,
+  STDERR_ERROR_MARKER,
   type HelperEvent,
   type HelperResult,
+  type HelperVerb,
+  type InjectHelperResult,
+  type InjectJobRequest,
   type WriteJobRequest,
 } from './protocol.js';
 
 export const HELPER_ENTRY = fileURLToPath(new URL('./entry.js', import.meta.url));
 
+/** How this installation starts its helper: this node and the built entry.js beside us. */
+export function defaultHelperCommand(): readonly string[] {
+  return [process.execPath, HELPER_ENTRY];
+}
+
 export type Channel = 'stdio' | 'files';
 
 export interface RunHelperOptions {
+  /** The caller's environment (PATH finds pkexec); the helper is started with it. */
+  readonly env: NodeJS.ProcessEnv;
   readonly signal?: AbortSignal;
   readonly onEvent?: (e: HelperEvent) => void;
-  /** Override for tests: the helper's process argv before `write --job FILE`. */
+  /** The helper's process argv before `VERB --job FILE`; default defaultHelperCommand(). */
   readonly helperCommand?: readonly string[];
-  readonly env?: NodeJS.ProcessEnv;
   readonly platform?: NodeJS.Platform;
   readonly isRoot?: boolean;
   /** Force a channel (tests run the files channel as root); default: by elevation kind. */
   readonly channel?: Channel;
+  /**
+   * Our uid, passed as `--requester` (osascript and UAC set neither PKEXEC_UID nor SUDO_UID);
+   * default process.getuid(), null where there is none (Windows).
+   */
+  readonly requester?: number | null;
+  /** Where job folders go; default os.tmpdir(). */
+  readonly tempDir?: string;
 }
 
 export async function runHelper(
   request: WriteJobRequest,
-  options: RunHelperOptions = {},
+  options: RunHelperOptions,
 ): Promise<HelperResult> {
+  const end = await runVerb(HELPER_VERB, request, options);
+  if (end.type !== 'result') throw unexpectedEnd(end);
+  return end;
+}
+
+/** Injects a node's files into an already-flashed drive through the privileged helper. */
+export async function runInjectHelper(
+  request: InjectJobRequest,
+  options: RunHelperOptions,
+): Promise<InjectHelperResult> {
+  const end = await runVerb(INJECT_VERB, request, options);
+  if (end.type !== 'injected') throw unexpectedEnd(end);
+  return end;
+}
+
+const unexpectedEnd = (e: HelperEvent) =>
+  ioError(
+    'ZFLASH_HELPER_DIED',
+    `The writer ended with a "${e.type}" that does not answer the job it was given.`,
+    'Reinstall Zeta Flash; if it happens again, save the diagnostics and report it.',
+  );
+
+type FinalEvent = Extract<HelperEvent, { type: 'result' | 'injected' }>;
+
+/** The helper must not inherit an elevation it did not get: see main.ts resolveRequester. */
+const ELEVATION_VARS = new Set(['PKEXEC_UID', 'SUDO_UID']);
+
+function helperEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !ELEVATION_VARS.has(k)));
+}
+
+async function runVerb(
+  verb: HelperVerb,
+  request: WriteJobRequest | InjectJobRequest,
+  options: RunHelperOptions,
+): Promise<FinalEvent> {
   if (options.signal?.aborted) throw cancelledError();
   const platform = options.platform ?? process.platform;
   const isRoot = options.isRoot ?? process.getuid?.() === 0;
+  const requester =
+    options.requester !== undefined ? options.requester : (process.getuid?.() ?? null);
   const channel: Channel =
     options.channel ??
     (!isRoot && (platform === 'darwin' || platform === 'win32') ? 'files' : 'stdio');
-  // Serialized as is; the helper parses it back with writeJobSchema, trusting nothing.
+  const base = options.tempDir ?? tmpdir();
+  await cleanStaleJobDirs(base);
+  // Serialized as is; the helper parses it back with its schema, trusting nothing.
   const job = { ...request, parentPid: process.pid };
-  const dir = await mkdtemp(join(tmpdir(), 'zflash-job-'));
-  const jobPath = join(dir, 'job.json');
+  const dir = await mkdtemp(join(base, `${JOB_DIR_PREFIX}${process.pid}-`));
+  const jobPath = join(dir, JOB_FILE);
   try {
     await writeFile(jobPath, JSON.stringify(job), { mode: 0o600, flag: 'wx' });
     if (channel === 'files') {
       await writeFile(join(dir, EVENTS_FILE), '', { mode: 0o600, flag: 'wx' });
     }
-    const argv = [
-      ...(options.helperCommand ?? [process.execPath, HELPER_ENTRY]),
-      HELPER_VERB,
-      '--job',
+    const argv = helperArgv({
+      helperCommand: options.helperCommand ?? defaultHelperCommand(),
+      verb,
       jobPath,
-      ...(channel === 'files' ? ['--channel', 'files'] : []),
-    ];
+      channel,
+      requester,
+    });
     const elevation = elevationFor({
       platform,
       isRoot,
       argv,
-      env: options.env ?? process.env,
+      env: options.env,
       exists: existsSync,
     });
     if (elevation.kind === 'unavailable') {
@@ -88,17 +163,139 @@ export async function runHelper(
   }
 }
 
+/** The helper's argv before elevation. */
+export function helperArgv(input: {
+  readonly helperCommand: readonly string[];
+  readonly verb: HelperVerb;
+  readonly jobPath: string;
+  readonly channel: Channel;
+  readonly requester: number | null;
+}): string[] {
+  return [
+    ...input.helperCommand,
+    input.verb,
+    '--job',
+    input.jobPath,
+    ...(input.channel === 'files' ? ['--channel', 'files'] : []),
+    ...(input.requester !== null ? ['--requester', String(input.requester)] : []),
+  ];
+}
+
+/** Whether a process exists (EPERM: it does, under another user). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const STALE_DIR = new RegExp(`^${JOB_DIR_PREFIX}(\\d+)-[A-Za-z0-9]{6}$`);
+
+/**
+ * Removes job folders an earlier requester left behind (killed while the password prompt was
+ * open, before it could remove its own): only ours — named by a requester's pid, a real
+ * folder (not a link), owned by us, in `base` — and only once that process is gone. Returns
+ * what it removed.
+ */
+export async function cleanStaleJobDirs(
+  base: string,
+  deps: { readonly uid?: number | null; readonly isAlive?: (pid: number) => boolean } = {},
+): Promise<string[]> {
+  const uid = deps.uid !== undefined ? deps.uid : (process.getuid?.() ?? null);
+  const alive = deps.isAlive ?? isAlive;
+  const removed: string[] = [];
+  const names = await readdir(base).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = STALE_DIR.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || alive(pid)) continue;
+    const path = join(base, name);
+    const st = await lstat(path).catch(() => null);
+    if (!st || !st.isDirectory() || (uid !== null && st.uid !== uid)) continue;
+    await rm(path, { recursive: true, force: true }).catch(() => undefined);
+    removed.push(path);
+  }
+  return removed;
+}
+
+/**
+ * Follows a file another process appends JSON lines to, with positioned reads on one handle
+ * (never re-reading it whole, never blocking the event loop: Electron's main thread runs
+ * this). A line split across two reads, even inside a UTF-8 sequence, is kept until its end.
+ */
+export class LineTail {
+  private offset = 0;
+  private readonly decoder = new StringDecoder('utf8');
+  private partial = '';
+  private readonly buf = Buffer.alloc(64 * 1024);
+  private reading: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly fh: FileHandle,
+    private readonly onLine: (line: string) => void,
+  ) {}
+
+  static async open(path: string, onLine: (line: string) => void): Promise<LineTail> {
+    return new LineTail(await open(path, 'r'), onLine);
+  }
+
+  /** Reads what was appended since the last call; calls are queued, never overlapping. */
+  drain(): Promise<void> {
+    this.reading = this.reading.then(() => this.readAll());
+    return this.reading;
+  }
+
+  private async readAll(): Promise<void> {
+    for (;;) {
+      const { bytesRead } = await this.fh.read(this.buf, 0, this.buf.length, this.offset);
+      if (bytesRead === 0) return;
+      this.offset += bytesRead;
+      const parts = (this.partial + this.decoder.write(this.buf.subarray(0, bytesRead))).split(
+        '\n',
+      );
+      this.partial = parts.pop() ?? '';
+      for (const l of parts) if (l) this.onLine(l);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.reading.catch(() => undefined);
+    await this.fh.close();
+  }
+}
+
+/** The error the helper said on stderr when its channel could not carry it (main.ts). */
+export function errorFromStderr(stderr: string): ZflashError | null {
+  const re = new RegExp(`${STDERR_ERROR_MARKER} (\\{[^\\r\\n]*\\})`, 'g');
+  let last: ZflashError | null = null;
+  for (const m of stderr.matchAll(re)) {
+    let body;
+    try {
+      body = errorBodySchema.safeParse(JSON.parse(m[1] ?? ''));
+    } catch {
+      continue;
+    }
+    if (!body.success) continue;
+    const { kind, code, message, hint, details } = body.data;
+    last = new ZflashError(kind, code, message, hint, details);
+  }
+  return last;
+}
+
 function spawnHelper(
   elevation: Exclude<Elevation, { kind: 'unavailable' }>,
   options: RunHelperOptions,
   filesDir: string | null,
-): Promise<HelperResult> {
+): Promise<FinalEvent> {
   return new Promise((resolve, reject) => {
     const child = spawn(elevation.command, [...elevation.args], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...(options.env ?? process.env) },
+      env: helperEnv(options.env),
     });
-    let result: HelperResult | null = null;
+    let final: FinalEvent | null = null;
     let error: ZflashError | null = null;
     let stderr = '';
     let cancelled = false;
@@ -121,7 +318,7 @@ function spawnHelper(
       }
       if (!parsed.success) return;
       const e = parsed.data;
-      if (e.type === 'result') result = e;
+      if (e.type === 'result' || e.type === 'injected') final = e;
       else if (e.type === 'error') {
         const { kind, code, message, hint, details } = e.error;
         error = new ZflashError(kind, code, message, hint, details);
@@ -130,20 +327,19 @@ function spawnHelper(
     };
 
     // files channel: tail events.jsonl; stdio: read the helper's stdout.
-    let drain: () => void = () => undefined;
+    let tail: Promise<LineTail | null> = Promise.resolve(null);
+    let poll: NodeJS.Timeout | null = null;
     if (filesDir) {
-      const path = join(filesDir, EVENTS_FILE);
-      let offset = 0;
-      let partial = '';
-      drain = () => {
-        const fresh = readFileSync(path).subarray(offset);
-        offset += fresh.length;
-        const parts = (partial + fresh.toString('utf8')).split('\n');
-        partial = parts.pop() ?? '';
-        for (const l of parts) if (l) onLine(l);
+      tail = LineTail.open(join(filesDir, EVENTS_FILE), onLine).catch(() => null);
+      const tick = () => {
+        void tail
+          .then((t) => t?.drain())
+          .catch(() => undefined)
+          .finally(() => {
+            if (poll) poll = setTimeout(tick, 100);
+          });
       };
-      const poll = setInterval(drain, 100);
-      child.on('close', () => clearInterval(poll));
+      poll = setTimeout(tick, 100);
     } else {
       createInterface({ input: child.stdout }).on('line', onLine);
     }
@@ -154,6 +350,9 @@ function spawnHelper(
     });
     child.on('error', (err) => {
       options.signal?.removeEventListener('abort', cancel);
+      if (poll) clearTimeout(poll);
+      poll = null;
+      void tail.then((t) => t?.close());
       reject(
         targetError(
           'ZFLASH_HELPER_START',
@@ -164,10 +363,46 @@ function spawnHelper(
     });
     child.on('close', (code) => {
       options.signal?.removeEventListener('abort', cancel);
-      drain();
-      if (result && code === 0) return resolve(result);
+      if (poll) clearTimeout(poll);
+      poll = null;
+      void tail
+        .then(async (t) => {
+          if (!t) return;
+          await t.drain().catch(() => undefined);
+          await t.close().catch(() => undefined);
+        })
+        .then(() => settle(code));
+    });
+
+    const settle = (code: number | null) => {
+      if (final && code === 0) return resolve(final);
       if (error) return reject(error);
+      // Nothing came through the channel: what the helper said on stderr, if anything.
+      const said = errorFromStderr(stderr);
+      if (said) return reject(said);
       if (cancelled || isDismissed(elevation.kind, code, stderr)) return reject(cancelledError());
+      if (isDenied(elevation.kind, code)) {
+        return reject(
+          targetError(
+            'ZFLASH_ELEVATION_DENIED',
+            `The system did not give Zeta Flash the rights to write the drive: ${lastLine(stderr) || 'not authorized'}.`,
+            'Enter the password of an administrator account when asked; without a desktop session, run the command with sudo instead.',
+            { exitCode: code, stderr: stderr.slice(-2000) },
+          ),
+        );
+      }
+      // UAC gives us the helper's exit code but none of its output: an input error before
+      // any event can only be the job or its events file being refused.
+      if (filesDir && code === ExitCode.input) {
+        return reject(
+          inputError(
+            'ZFLASH_HELPER_JOB',
+            'The writer refused its job or its events file and could not say which.',
+            'Start again; if it happens again, save the diagnostics and report it.',
+            { exitCode: code },
+          ),
+        );
+      }
       reject(
         ioError(
           'ZFLASH_HELPER_DIED',
@@ -176,6 +411,16 @@ function spawnHelper(
           { exitCode: code, stderr: stderr.slice(-2000) },
         ),
       );
-    });
+    };
   });
+}
+
+function lastLine(text: string): string {
+  return (
+    text
+      .split(/\r?\n|\r/)
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .at(-1) ?? ''
+  );
 }

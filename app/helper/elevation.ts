@@ -7,7 +7,8 @@
  * - Linux: `pkexec` found on PATH — NixOS keeps it at /run/wrappers/bin/pkexec, not
  *   /usr/bin (Etcher #3766 hard-coded the latter).
  * - macOS: `osascript` "do shell script ... with administrator privileges".
- * - Windows: PowerShell Start-Process -Verb RunAs (UAC).
+ * - Windows: PowerShell Start-Process -Verb RunAs (UAC), the helper's arguments as one
+ *   string quoted by the Windows command-line rules.
  */
 import { delimiter, join } from 'node:path';
 
@@ -53,9 +54,47 @@ function appleScriptString(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-/** PowerShell single-quoted literal. */
-function psQuote(s: string): string {
-  return `'${s.replace(/'/g, "''")}'`;
+/**
+ * PowerShell single-quoted literal: nothing inside is expanded; a quote is doubled. PowerShell
+ * also takes the typographic single quotes (U+2018–U+201B) as quotes, so those are doubled
+ * too (a folder named `Jane’s` would otherwise end the literal).
+ */
+export function psQuote(s: string): string {
+  return `'${s.replace(/['\u2018\u2019\u201a\u201b]/g, (q) => q + q)}'`;
+}
+
+/**
+ * One argument quoted for a Windows command line, so that the child's C runtime
+ * (CommandLineToArgvW rules) splits it back into exactly `arg`. Backslashes are literal
+ * except before a quote; so inside quotes, each run of backslashes that precedes a `"` (or
+ * the closing quote) is doubled, and the `"` itself escaped.
+ */
+export function windowsQuoteArg(arg: string): string {
+  if (arg !== '' && !/[ \t\n\v"]/.test(arg)) return arg;
+  let out = '"';
+  let slashes = 0;
+  for (const ch of arg) {
+    if (ch === '\\') {
+      slashes++;
+      continue;
+    }
+    if (ch === '"') {
+      out += '\\'.repeat(slashes * 2 + 1) + '"';
+    } else {
+      out += '\\'.repeat(slashes) + ch;
+    }
+    slashes = 0;
+  }
+  return `${out}${'\\'.repeat(slashes * 2)}"`;
+}
+
+/**
+ * The whole argument string for Start-Process. Its `-ArgumentList a,b,c` joins the items
+ * with spaces and quotes none of them, so `C:\Users\Jane Doe\…` would split in two: we pass
+ * one string, already quoted for the child.
+ */
+export function windowsCommandLine(args: readonly string[]): string {
+  return args.map(windowsQuoteArg).join(' ');
 }
 
 export function elevationFor(input: ElevationInput): Elevation {
@@ -82,12 +121,18 @@ export function elevationFor(input: ElevationInput): Elevation {
       return { kind: 'osascript', command: '/usr/bin/osascript', args: ['-e', script] };
     }
     case 'win32': {
-      const argList = args.map(psQuote).join(',');
-      const ps = `$p = Start-Process -FilePath ${psQuote(command)} -ArgumentList ${argList} -Verb RunAs -Wait -PassThru -WindowStyle Hidden; exit $p.ExitCode`;
+      const ps = `$p = Start-Process -FilePath ${psQuote(command)} -ArgumentList ${psQuote(windowsCommandLine(args))} -Verb RunAs -Wait -PassThru -WindowStyle Hidden; exit $p.ExitCode`;
+      // -EncodedCommand (UTF-16LE, base64): the script reaches PowerShell without a third
+      // layer of quoting (powershell.exe's own command line).
       return {
         kind: 'uac',
         command: 'powershell.exe',
-        args: ['-NoProfile', '-NonInteractive', '-Command', ps],
+        args: [
+          '-NoProfile',
+          '-NonInteractive',
+          '-EncodedCommand',
+          Buffer.from(ps, 'utf16le').toString('base64'),
+        ],
       };
     }
     default:
@@ -103,8 +148,8 @@ export function isDismissed(
 ): boolean {
   switch (kind) {
     case 'pkexec':
-      // 126: authorization dismissed/failed; 127: not authorized or no agent answered.
-      return exitCode === 126 || exitCode === 127;
+      // pkexec(1): 126 when the operator dismissed the authentication dialog.
+      return exitCode === 126;
     case 'osascript':
       return /User canceled|-128/.test(stderr);
     case 'uac':
@@ -112,4 +157,13 @@ export function isDismissed(
     default:
       return false;
   }
+}
+
+/**
+ * Whether the elevation tool refused the rights without the operator cancelling: pkexec(1)
+ * exits 127 when not authorized (wrong password, not an administrator), when no
+ * authentication agent could ask, or when it could not run the helper at all.
+ */
+export function isDenied(kind: Elevation['kind'], exitCode: number | null): boolean {
+  return kind === 'pkexec' && exitCode === 127;
 }

@@ -2,7 +2,7 @@
 import { ExitCode } from '../errors.js';
 import { helperMain } from './main.js';
 
-helperMain(process.argv.slice(2)).then(
+helperMain(process.argv.slice(2), process.env).then(
   (code) => process.exit(code),
   (err: unknown) => {
     // helperMain reports every error as a JSON line; reaching here is a bug, said on stderr

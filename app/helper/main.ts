@@ -1,7 +1,8 @@
 /**
- * The privileged one-shot helper: `node helper/entry.js write --job FILE [--channel files]`.
+ * The privileged one-shot helper:
+ * `node helper/entry.js write|inject --job FILE [--channel files] [--requester UID]`.
  *
- * Fixed verb, the job in a file only its owner can read (never on the command line),
+ * Fixed verbs, the job in a file only its owner can read (never on the command line),
  * JSON lines out, the exit-code enum on exit — as VS Code's elevated `--file-write` does,
  * and unlike Etcher's unauthenticated localhost WebSocket. It stops by itself when its
  * parent goes away, through one of two channels:
@@ -12,21 +13,33 @@
  * - files (osascript, UAC): those do not connect the elevated process to the parent's pipes
  *   (`do shell script` returns output only at the end), so events are appended to
  *   `events.jsonl` beside the job, a `cancel` file there cancels, and the job's parentPid is
- *   polled. The events file must already exist, belong to the requester and not be a link:
- *   root never creates or follows a path the user chose.
+ *   polled. The events file must already exist and pass the job file's checks: root never
+ *   creates or follows a path the user chose.
+ *
+ * Whatever it cannot say through its channel (a refused events file) it also says on stderr
+ * after STDERR_ERROR_MARKER, which the client (and osascript's error text) carries back.
+ *
+ * entry.ts hands it the process environment (PKEXEC_UID, SUDO_UID say who asked).
  */
-import { constants as fsc, existsSync, openSync, writeSync } from 'node:fs';
-import { lstat, readFile, rmdir, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import type { ZflashError } from '../errors.js';
-import { ExitCode, inputError, toZflashError } from '../errors.js';
+import { existsSync, writeSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ExitCode, inputError, toZflashError, type ZflashError } from '../errors.js';
+import { checkJobFolder, openEventsFile, readJobFile, resolveRequester } from './job-file.js';
 import {
   CANCEL_FILE,
   EVENTS_FILE,
   HELPER_VERB,
+  HELPER_VERBS,
+  INJECT_VERB,
+  injectJobSchema,
+  STDERR_ERROR_MARKER,
   writeJobSchema,
   type HelperEvent,
+  type HelperVerb,
 } from './protocol.js';
+import { runInjectJob } from './run-inject.js';
 import { runWriteJob } from './run-job.js';
 
 type Emit = (e: HelperEvent) => void;
@@ -35,129 +48,147 @@ const stdoutEmit: Emit = (e) => {
   process.stdout.write(`${JSON.stringify(e)}\n`);
 };
 
-function requesters(): number[] {
-  return [
-    process.getuid?.(),
-    Number(process.env['PKEXEC_UID']),
-    Number(process.env['SUDO_UID']),
-  ].filter((x): x is number => typeof x === 'number' && Number.isInteger(x));
+export interface HelperArgs {
+  readonly verb: HelperVerb;
+  readonly job: string;
+  readonly channel: 'stdio' | 'files';
+  readonly requester: string | undefined;
 }
 
-/** Opens the pre-made events file beside the job for appending, refusing links and strangers' files. */
-async function openEventsFile(jobPath: string): Promise<Emit> {
-  const path = join(dirname(jobPath), EVENTS_FILE);
-  const refuse = () =>
-    inputError(
-      'ZFLASH_HELPER_JOB',
-      "The helper refused its events file (missing, a link, or not the requester's).",
-      'Start the flash again from Zeta Flash.',
-    );
-  const st = await lstat(path).catch(() => null);
-  if (!st || !st.isFile()) throw refuse();
-  if (process.platform !== 'win32' && (!requesters().includes(st.uid) || (st.mode & 0o077) !== 0))
-    throw refuse();
-  const fd = openSync(path, fsc.O_WRONLY | fsc.O_APPEND | (fsc.O_NOFOLLOW ?? 0));
-  return (e) => {
-    writeSync(fd, `${JSON.stringify(e)}\n`);
-  };
+const usage = (why: string) =>
+  inputError(
+    'ZFLASH_HELPER_USAGE',
+    `The helper was started with unexpected arguments: ${why}.`,
+    'Start the flash again from Zeta Flash.',
+  );
+
+export function parseHelperArgs(argv: readonly string[]): HelperArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: {
+        job: { type: 'string' },
+        channel: { type: 'string' },
+        requester: { type: 'string' },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    throw usage(err instanceof Error ? err.message : String(err));
+  }
+  const { values, positionals } = parsed;
+  const [verb, ...extra] = positionals;
+  if (!HELPER_VERBS.includes(verb as HelperVerb) || extra.length > 0)
+    throw usage(`the verb must be one of ${HELPER_VERBS.join(', ')}`);
+  if (!values.job) throw usage('--job FILE is missing');
+  const channel = values.channel ?? 'stdio';
+  if (channel !== 'stdio' && channel !== 'files') throw usage('--channel must be files or stdio');
+  return { verb: verb as HelperVerb, job: values.job, channel, requester: values.requester };
 }
 
-/** The job file must be a regular file, not a link, readable by its owner only, owned by the requester. */
-async function readJob(path: string, keepDir: boolean): Promise<unknown> {
-  const st = await lstat(path).catch(() => null);
-  const bad = (why: string) =>
-    inputError(
-      'ZFLASH_HELPER_JOB',
-      `The helper refused its job file: ${why}.`,
-      'Start the flash again from Zeta Flash.',
-      { path },
-    );
-  if (!st) throw bad('it does not exist');
-  if (!st.isFile()) throw bad('it is not a regular file');
-  if (process.platform !== 'win32') {
-    if ((st.mode & 0o077) !== 0) throw bad('others can read or change it (mode must be 0600)');
-    if (!requesters().includes(st.uid)) throw bad('it belongs to another user');
-  }
-  if (st.size > 256 * 1024) throw bad('it is too large');
-  let text: string;
+function parseJob(verb: HelperVerb, text: string) {
+  let raw: unknown;
   try {
-    text = await readFile(path, 'utf8');
-  } finally {
-    // Read once, then gone: a job (the node's identity) must not outlive a parent that was
-    // killed before it could clean up.
-    await unlink(path).catch(() => undefined);
-    if (!keepDir && basename(dirname(path)).startsWith('zflash-job-'))
-      await rmdir(dirname(path)).catch(() => undefined);
-  }
-  try {
-    return JSON.parse(text);
+    raw = JSON.parse(text);
   } catch {
-    throw bad('it is not valid JSON');
+    throw inputError(
+      'ZFLASH_HELPER_JOB',
+      'The helper refused its job file: it is not valid JSON.',
+      'Start the flash again from Zeta Flash.',
+    );
   }
+  const parsed =
+    verb === HELPER_VERB ? writeJobSchema.safeParse(raw) : injectJobSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw inputError(
+      'ZFLASH_HELPER_JOB',
+      `The helper refused its job: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}.`,
+      'Start the flash again from Zeta Flash.',
+    );
+  }
+  return parsed.data;
 }
 
-export async function helperMain(argv: readonly string[]): Promise<number> {
+export async function helperMain(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const controller = new AbortController();
   const abort = () => controller.abort();
   process.once('SIGINT', abort);
   process.once('SIGTERM', abort);
   process.once('SIGHUP', abort);
-  const [verb, flag, jobPath, ...rest] = argv;
-  const files = rest.length === 2 && rest[0] === '--channel' && rest[1] === 'files';
   let emit: Emit = stdoutEmit;
+  let events: FileHandle | null = null;
   let parentPid: number | null = null;
-  if (!files) {
-    // Parent gone or asked us to stop: stdin reaches its end.
-    process.stdin.on('end', abort);
-    process.stdin.on('close', abort);
-    process.stdin.on('error', abort);
-    process.stdin.resume();
-  }
-  const parent = process.ppid;
-  const watchdog = setInterval(() => {
-    if (!files && process.ppid !== parent) abort();
-    if (files && jobPath) {
-      if (existsSync(join(dirname(jobPath), CANCEL_FILE))) abort();
-      if (parentPid !== null && !isAlive(parentPid)) abort();
-    }
-  }, 250);
-  watchdog.unref();
+  let args: HelperArgs | null = null;
+  let watchdog: NodeJS.Timeout | null = null;
 
   try {
-    if (verb !== HELPER_VERB || flag !== '--job' || !jobPath || (rest.length > 0 && !files)) {
-      throw inputError(
-        'ZFLASH_HELPER_USAGE',
-        'The helper was started with unexpected arguments.',
-        'Start the flash again from Zeta Flash.',
-      );
+    args = parseHelperArgs(argv);
+    const { verb, job: jobPath } = args;
+    const files = args.channel === 'files';
+    const dir = dirname(jobPath);
+    if (!files) {
+      // Parent gone or asked us to stop: stdin reaches its end.
+      process.stdin.on('end', abort);
+      process.stdin.on('close', abort);
+      process.stdin.on('error', abort);
+      process.stdin.resume();
+      process.stdout.on('error', abort);
     }
-    if (files) emit = await openEventsFile(jobPath);
-    const parsed = writeJobSchema.safeParse(await readJob(jobPath, files));
-    if (!parsed.success) {
-      throw inputError(
-        'ZFLASH_HELPER_JOB',
-        `The helper refused its job: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}.`,
-        'Start the flash again from Zeta Flash.',
-      );
+    const parent = process.ppid;
+    watchdog = setInterval(() => {
+      if (!files && process.ppid !== parent) abort();
+      if (files) {
+        if (existsSync(join(dir, CANCEL_FILE))) abort();
+        if (parentPid !== null && !isAlive(parentPid)) abort();
+      }
+    }, 250);
+    watchdog.unref();
+
+    // Windows has no POSIX owners: a UAC-elevated process is bound by ACLs instead.
+    const requester =
+      process.platform === 'win32'
+        ? null
+        : resolveRequester({
+            pkexecUid: env['PKEXEC_UID'],
+            sudoUid: env['SUDO_UID'],
+            argRequester: args.requester,
+            uid: process.getuid?.() ?? null,
+          });
+    await checkJobFolder(dir, requester);
+    if (files) {
+      const fh = await openEventsFile(join(dir, EVENTS_FILE), requester);
+      events = fh;
+      emit = (e) => {
+        writeSync(fh.fd, `${JSON.stringify(e)}\n`);
+      };
     }
-    parentPid = parsed.data.parentPid;
-    const result = await runWriteJob(parsed.data, { signal: controller.signal, emit });
+    const job = parseJob(verb, await readJobFile(jobPath, requester));
+    parentPid = job.parentPid;
+    const ctx = { signal: controller.signal, emit };
+    const result =
+      job.verb === INJECT_VERB ? await runInjectJob(job, ctx) : await runWriteJob(job, ctx);
     emit(result);
     return ExitCode.ok;
   } catch (err) {
     const e: ZflashError = toZflashError(err);
     const { details, ...restJson } = e.toJSON();
-    emit({
-      type: 'error',
-      error:
-        e.kind === 'bug'
-          ? { ...restJson, details: details ?? {} }
-          : { ...restJson, ...(details ? { details } : {}) },
-    });
+    const body =
+      e.kind === 'bug'
+        ? { ...restJson, details: details ?? {} }
+        : { ...restJson, ...(details ? { details } : {}) };
+    try {
+      emit({ type: 'error', error: body });
+    } catch {
+      // The channel itself failed; stderr below still carries it.
+    }
+    process.stderr.write(`${STDERR_ERROR_MARKER} ${JSON.stringify(body)}\n`);
     return e.exitCode;
   } finally {
-    clearInterval(watchdog);
-    if (!files) process.stdin.pause();
+    if (watchdog) clearInterval(watchdog);
+    if (args?.channel !== 'files') process.stdin.pause();
+    await events?.close().catch(() => undefined);
   }
 }
 

@@ -4,17 +4,45 @@
  * (the same enum as the CLI: app/errors.ts).
  */
 import { z } from 'zod';
-import { flashEventSchema, type FlashEvent, type FlashResultEvent } from '../flash/events.js';
+import {
+  errorJsonSchema,
+  flashEventSchema,
+  type FlashEvent,
+  type FlashResultEvent,
+} from '../flash/events.js';
 import { nodeIdentitySchema } from '../node/identity.js';
 import type { NodeIdentity } from '../node/types.js';
 
+/** The helper's two fixed verbs: flash an image, or inject a node's files into a flashed stick. */
 export const HELPER_VERB = 'write';
+export const INJECT_VERB = 'inject';
+export const HELPER_VERBS = [HELPER_VERB, INJECT_VERB] as const;
+export type HelperVerb = (typeof HELPER_VERBS)[number];
 /** Beside the job file, for the files channel (osascript, UAC): see helper/main.ts. */
 export const EVENTS_FILE = 'events.jsonl';
 export const CANCEL_FILE = 'cancel';
+export const JOB_FILE = 'job.json';
+/** Job folders are `zflash-job-<pid of the requesting process>-XXXXXX` (client.ts cleans stale ones). */
+export const JOB_DIR_PREFIX = 'zflash-job-';
 export const JOB_VERSION = 1;
+/** A job is a few keys and names; anything larger is not one of ours. */
+export const MAX_JOB_BYTES = 256 * 1024;
+/**
+ * When the helper cannot report through its channel (the events file was refused), it says
+ * why on stderr after this marker, as one JSON line; the client reads it from the helper's
+ * (or osascript's) stderr.
+ */
+export const STDERR_ERROR_MARKER = 'zflash-helper-error';
 
 const hex64 = z.string().regex(/^[0-9a-fA-F]{64}$/);
+
+const driveSchema = z
+  .object({
+    device: z.string().min(1),
+    /** What the operator confirmed: a drive of another size is another drive. */
+    expectedSize: z.number().int().positive().nullable(),
+  })
+  .strict();
 
 export const writeJobSchema = z
   .object({
@@ -22,14 +50,7 @@ export const writeJobSchema = z
     verb: z.literal(HELPER_VERB),
     image: z.object({ path: z.string().min(1), sha256: hex64.nullable() }).strict(),
     /** Exactly one of drive / file. */
-    drive: z
-      .object({
-        device: z.string().min(1),
-        /** What the operator confirmed: a drive of another size is another drive. */
-        expectedSize: z.number().int().positive().nullable(),
-      })
-      .strict()
-      .nullable(),
+    drive: driveSchema.nullable(),
     file: z
       .object({ path: z.string().min(1), overwrite: z.boolean() })
       .strict()
@@ -48,14 +69,51 @@ export const writeJobSchema = z
     message: 'exactly one of drive and file',
   });
 
+/** `inject`: the node's files into the ESP of an already-flashed drive (never a file: see run-inject.ts). */
+export const injectJobSchema = z
+  .object({
+    version: z.literal(JOB_VERSION),
+    verb: z.literal(INJECT_VERB),
+    drive: driveSchema,
+    identity: nodeIdentitySchema,
+    createdAt: z.string().datetime(),
+    allowLoop: z.boolean(),
+    parentPid: z.number().int().positive().nullable(),
+  })
+  .strict();
+
 export type WriteJob = z.infer<typeof writeJobSchema>;
+export type InjectJob = z.infer<typeof injectJobSchema>;
 /** What callers hand to runHelper; it fills in parentPid itself. */
 export type WriteJobRequest = Omit<WriteJob, 'parentPid' | 'identity'> & {
   readonly identity: NodeIdentity;
 };
+export type InjectJobRequest = Omit<InjectJob, 'parentPid' | 'identity'> & {
+  readonly identity: NodeIdentity;
+};
 
-/** The helper's JSON lines are the flash's events (app/flash/events.ts), defined once. */
-export const helperEventSchema = flashEventSchema;
+/** A `write` job's events are the flash's (app/flash/events.ts), defined once. */
+export const errorBodySchema = errorJsonSchema;
 
-export type HelperEvent = FlashEvent;
+/** The end of an `inject` job: the files were written and read back through the FAT code. */
+export const injectedResultSchema = z.object({
+  type: z.literal('injected'),
+  device: z.string(),
+  files: z.array(z.object({ name: z.string(), bytes: z.number() })),
+  esp: z.object({
+    partition: z.number(),
+    offset: z.number(),
+    fatType: z.string(),
+    freeBytes: z.number(),
+  }),
+  bytesChanged: z.number(),
+});
+
+export const helperEventSchema = z.discriminatedUnion('type', [
+  ...flashEventSchema.options,
+  injectedResultSchema,
+]);
+
+export type HelperEvent = FlashEvent | InjectHelperResult;
 export type HelperResult = FlashResultEvent;
+export type InjectHelperResult = z.infer<typeof injectedResultSchema>;

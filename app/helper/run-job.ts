@@ -19,7 +19,8 @@ import { computeImagePatch } from '../flash/overlay.js';
 import { writeImage } from '../flash/write.js';
 import { renderPayload } from '../payload/render.js';
 import { verifyPayloadOn } from '../payload/target.js';
-import type { HelperEvent, HelperResult, WriteJob } from './protocol.js';
+import type { FlashEvent } from '../flash/events.js';
+import type { HelperResult, WriteJob } from './protocol.js';
 
 /** Reads the written range back through the destination's own (direct I/O) handle. */
 function destinationDevice(dest: Destination, size: number): ByteDevice {
@@ -38,11 +39,16 @@ function destinationDevice(dest: Destination, size: number): ByteDevice {
   };
 }
 
-export async function runWriteJob(
-  job: WriteJob,
-  ctx: { signal: AbortSignal; emit: (e: HelperEvent) => void },
-): Promise<HelperResult> {
+export interface WriteJobContext {
+  readonly signal: AbortSignal;
+  readonly emit: (e: FlashEvent) => void;
+  /** Injected by tests only: what the drive receives, so a test can make it differ from `files`. */
+  readonly computePatch?: typeof computeImagePatch;
+}
+
+export async function runWriteJob(job: WriteJob, ctx: WriteJobContext): Promise<HelperResult> {
   const { signal, emit } = ctx;
+  const computePatch = ctx.computePatch ?? computeImagePatch;
   const log = (message: string) => emit({ type: 'log', message });
   emit({ type: 'progress', phase: 'preparing', bytes: 0, total: null, speed: 0, eta: null });
 
@@ -61,7 +67,7 @@ export async function runWriteJob(
     createdAt,
     imageSha256: job.image.sha256?.toLowerCase() ?? null,
   });
-  const patch = await computeImagePatch(image, files, { now: createdAt, signal });
+  const patch = await computePatch(image, files, { now: createdAt, signal });
   log(
     `ESP patch: ${patch.extents.length} ranges, ${patch.extents.reduce((n, e) => n + e.data.length, 0)} bytes`,
   );

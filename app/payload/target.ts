@@ -4,10 +4,12 @@
  * stream), so a refusal leaves the target byte-for-byte unchanged; only then are the
  * changed sectors written, flushed, and read back through a fresh FAT reader.
  */
+import { stat } from 'node:fs/promises';
 import { FileDevice, OverlayDevice, type ByteDevice } from '../disk/device.js';
 import { openEsp, summarizeEsp, type EspSummary } from '../disk/esp.js';
 import type { TableKind } from '../disk/partition-table.js';
-import { ioError } from '../errors.js';
+import { devNumberOf, driveRefusedError, recheckDrive } from '../drives/index.js';
+import { ioError, targetError } from '../errors.js';
 import type { NodeIdentity } from '../node/types.js';
 import { payloadFit } from './fit.js';
 import { classifyInstaller, type InstallerInfo } from './installer.js';
@@ -89,20 +91,55 @@ export interface InjectResult {
 }
 
 export interface InjectOptions extends RenderOptions {
-  /** Called after the target is opened and before anything is written (drive policy re-check). */
-  readonly beforeWrite?: (dev: FileDevice) => Promise<void>;
+  /** Whether loop devices count as drives (tests, VM workflows); the drive policy refuses them otherwise. */
+  readonly allowLoop?: boolean;
+  /** Refuse anything but a drive: the privileged helper never writes a file a job names. */
+  readonly drivesOnly?: boolean;
+  /** What the operator confirmed: a drive of another size is another drive. */
+  readonly expectedSize?: number | null;
 }
 
+/**
+ * Writes the node's files into the target's ESP. A block device (or a link to one) always
+ * gets the drive policy first, right before it is opened, whoever calls: a system disk's ESP
+ * is the one place an injected file could hurt this machine. The opened handle must then be
+ * the very node the policy judged (MAJ:MIN), or nothing is written.
+ */
 export async function injectTarget(
   path: string,
   identity: NodeIdentity,
   options: InjectOptions = {},
 ): Promise<InjectResult> {
   const files = renderPayload(identity, options);
-  const dev = await FileDevice.open(path, { writable: true });
+  // A missing path is left to FileDevice.open, which names it (ZFLASH_TARGET_NOT_FOUND).
+  const first = await stat(path).catch(() => null);
+  const asDrive = options.drivesOnly === true || first?.isBlockDevice() === true;
+  let openPath = path;
+  let deviceNumber: string | null = null;
+  if (asDrive) {
+    const checked = await recheckDrive(path, {
+      env: options.allowLoop ? { ZFLASH_ALLOW_LOOP: '1' } : {},
+      ...(options.expectedSize ? { expected: { size: options.expectedSize } } : {}),
+    });
+    if (checked.verdict.status === 'refused') throw driveRefusedError(checked);
+    openPath = checked.drive.device;
+    deviceNumber = checked.deviceNumber;
+  }
+  const dev = await FileDevice.open(openPath, { writable: true });
   try {
+    const opened = await dev.stat();
+    if (
+      opened.isBlockDevice() !== asDrive ||
+      (deviceNumber !== null && devNumberOf(opened.rdev) !== deviceNumber)
+    ) {
+      throw targetError(
+        'ZFLASH_DRIVE_CHANGED',
+        `${path} changed between the safety check and opening it.`,
+        'Replug the stick, check the drive list again, and inject again.',
+        { path },
+      );
+    }
     const overlay = await planInjection(dev, files, options.createdAt);
-    await options.beforeWrite?.(dev);
     await overlay.commit(dev);
     await dev.sync();
     await verifyPayloadOn(dev, files);

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { resolveRequester } from './job-file.js';
+import { parseHelperArgs } from './main.js';
+
+describe('resolveRequester: exactly one uid', () => {
+  const none = { pkexecUid: undefined, sudoUid: undefined, argRequester: undefined };
+  it('prefers PKEXEC_UID, then SUDO_UID, then --requester, then our own uid', () => {
+    expect(
+      resolveRequester({
+        ...none,
+        pkexecUid: '1000',
+        sudoUid: '1001',
+        argRequester: '1002',
+        uid: 0,
+      }),
+    ).toBe(1000);
+    expect(resolveRequester({ ...none, sudoUid: '1001', argRequester: '1002', uid: 0 })).toBe(1001);
+    expect(resolveRequester({ ...none, argRequester: '501', uid: 0 })).toBe(501);
+    expect(resolveRequester({ ...none, uid: 0 })).toBe(0);
+    expect(resolveRequester({ ...none, uid: null })).toBeNull();
+  });
+  it('refuses ids that are not ids', () => {
+    for (const bad of ['-1', '1e3', ' 1', '0x10', '4294967296', 'root']) {
+      expect(() => resolveRequester({ ...none, pkexecUid: bad, uid: 0 })).toThrow(/not a user id/);
+      expect(() => resolveRequester({ ...none, argRequester: bad, uid: 0 })).toThrow(
+        /not a user id/,
+      );
+    }
+  });
+});
+
+describe('parseHelperArgs', () => {
+  it('takes a fixed verb, --job, an optional channel and requester', () => {
+    expect(parseHelperArgs(['write', '--job', '/t/j.json'])).toEqual({
+      verb: 'write',
+      job: '/t/j.json',
+      channel: 'stdio',
+      requester: undefined,
+    });
+    expect(
+      parseHelperArgs(['inject', '--job', '/t/j.json', '--channel', 'files', '--requester', '501']),
+    ).toEqual({ verb: 'inject', job: '/t/j.json', channel: 'files', requester: '501' });
+  });
+  it.each([
+    [['erase', '--job', 'j']],
+    [['write']],
+    [['write', '--job', 'j', 'extra']],
+    [['write', '--job', 'j', '--channel', 'socket']],
+    [['write', '--job', 'j', '--shell', 'x']],
+  ])('refuses %j', (argv) => {
+    expect(() => parseHelperArgs(argv)).toThrow(
+      expect.objectContaining({ code: 'ZFLASH_HELPER_USAGE' }),
+    );
+  });
+});
