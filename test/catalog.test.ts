@@ -165,7 +165,9 @@ describe('zflash image list', () => {
     expect(r.stdout).toMatch(
       /^Zeta installer 0\.2\.0, released 2026-05-01 \(signed manifest verified/,
     );
-    expect(r.stdout).toMatch(/x86_64-linux\s+\d+\.\d [kMG]B\s+sha256 [0-9a-f]{16}…\s+not downloaded/);
+    expect(r.stdout).toMatch(
+      /x86_64-linux\s+\d+\.\d [kMG]B\s+sha256 [0-9a-f]{16}…\s+not downloaded/,
+    );
     expect(r.stdout).toMatch(/aarch64-linux/);
     expect(r.stdout).toMatch(
       /riscv64-linux\s+skipped: an architecture this Zeta Flash does not know/,
