@@ -9,5 +9,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     reporters: ['default'],
+    // Flashes in tests record into no roster unless a test names one (ZFLASH_ROSTER=PATH):
+    // the operator's own roster in ~/.local/share is never touched by a test run.
+    env: { ZFLASH_ROSTER: 'off' },
   },
 });

@@ -2,7 +2,16 @@
 import { execFile } from 'node:child_process';
 import { basename } from 'node:path';
 import { scanDrives, type AssessedDrive, type DriveInfo } from '../drives/index.js';
-import { inputError, targetError } from '../errors.js';
+import { inputError, targetError, toZflashError } from '../errors.js';
+import { validateHostname, type Notice } from '../node/index.js';
+import {
+  checkNewName,
+  flashRecordFor,
+  openRoster,
+  recordFlash,
+  suggestName,
+} from '../roster/index.js';
+import { APP } from '../version.js';
 import { prepareFlash, runFlash, type FlashPlan, type FlashTarget } from '../flash/plan.js';
 import { formatSize } from '../format.js';
 import { parse, wantsJson } from './args.js';
@@ -17,8 +26,9 @@ import {
 import type { Command } from './io.js';
 import { printJsonLine, printNotices, reportError } from './output.js';
 import { createProgressPrinter } from './progress-printer.js';
+import { resolveRosterPath, rosterOff } from './roster-path.js';
 
-const USAGE = `zflash flash <image> [--drive DEV | --target FILE [--force]] ${identityUsage} [--sha256 HEX] [--no-verify] [--no-eject] [--yes] [--json]`;
+const USAGE = `zflash flash <image> [--drive DEV | --target FILE [--force]] ${identityUsage} [--reflash] [--sha256 HEX] [--no-verify] [--no-eject] [--yes] [--json]`;
 
 export const flashHelp = `Usage: ${USAGE}
 
@@ -34,6 +44,15 @@ Where to write:
   --force            with --target: replace FILE if it exists
 
 ${identityHelp}
+
+The roster (zflash roster list):
+  Every flash is recorded in the cluster roster. Without --host the node gets the next
+  free name in --host-pattern (default node-{nn}: node-01, node-02, …). A name already
+  in the roster is refused for a new node.
+  --reflash          re-flash a node that is in the roster, on purpose
+  --host-pattern P   the naming pattern, e.g. rack-{nn} or gpu-{nnn}
+  --roster FILE      the roster file (default: $ZFLASH_ROSTER, else the user's data folder)
+  --no-roster        neither check nor record (also: ZFLASH_ROSTER=off)
 
 Checks and the end:
   --sha256 HEX       the image's expected SHA-256; without it, a <image>.sha256 file
@@ -141,6 +160,10 @@ export const flashCommand: Command = async (argv, io) => {
         'no-verify': { type: 'boolean' },
         'no-eject': { type: 'boolean' },
         yes: { type: 'boolean', short: 'y' },
+        reflash: { type: 'boolean' },
+        'host-pattern': { type: 'string' },
+        roster: { type: 'string' },
+        'no-roster': { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -179,11 +202,29 @@ export const flashCommand: Command = async (argv, io) => {
     const imagePath = positionals[0] ?? '';
     const allowLoop = io.env['ZFLASH_ALLOW_LOOP'] === '1';
 
-    // 1. Everything the operator typed, before anything is opened.
+    // 1. The roster: the node's name (given, or the next free one) must be new unless re-flashed.
+    const rosterPath =
+      values['no-roster'] || (rosterOff(io.env) && !values.roster)
+        ? null
+        : resolveRosterPath(io.env, values.roster);
+    const rosterNotices: Notice[] = [];
+    if (rosterPath) {
+      const { roster, notices: opened } = await openRoster(rosterPath);
+      rosterNotices.push(...opened);
+      if (!values.host) {
+        values.host = suggestName(roster, values['host-pattern']);
+        rosterNotices.push({
+          code: 'ZFLASH_NAME_SUGGESTED',
+          message: `No --host was given: this node will be ${values.host}, the next free name in the roster.`,
+        });
+      }
+      checkNewName(roster, validateHostname(values.host).hostname, { reflash: !!values.reflash });
+    }
+    // 2. Everything else the operator typed, before anything is opened.
     const { identity, notices, stdinUsed } = await identityFromOptions(values, () =>
       readAllStdin(io.stdin),
     );
-    // 2. Where to write: named, or the one eligible stick (confirmed below all the same).
+    // 3. Where to write: named, or the one eligible stick (confirmed below all the same).
     let target: FlashTarget;
     let offered = false;
     if (values.target) target = { kind: 'file', path: values.target, overwrite: !!values.force };
@@ -193,7 +234,7 @@ export const flashCommand: Command = async (argv, io) => {
       target = { kind: 'drive', device: picked.drive.drive.device };
       offered = picked.offered;
     }
-    // 3. The image, its checksum, the ESP, the drive policy or the target file.
+    // 4. The image, its checksum, the ESP, the drive policy or the target file.
     const plan = await prepareFlash({
       image: imagePath,
       target,
@@ -204,16 +245,16 @@ export const flashCommand: Command = async (argv, io) => {
       allowLoop,
       signal: io.signal,
     });
-    printNotices(io, [...notices, ...plan.notices], json);
+    printNotices(io, [...rosterNotices, ...notices, ...plan.notices], json);
 
-    // 4. The operator confirms the drive by typing its name.
+    // 5. The operator confirms the drive by typing its name.
     const drive = plan.confirm.drive;
     if (drive && !values.yes) {
       const summary = confirmationText(plan, await lsblk(drive.device), offered);
       await confirmErase(io, drive.device, summary, { stdinUsed });
     }
 
-    // 5. Write, verify, eject.
+    // 6. Write, verify, eject; then the roster remembers which stick became which node.
     const printer = createProgressPrinter(io, json);
     let result;
     try {
@@ -224,6 +265,42 @@ export const flashCommand: Command = async (argv, io) => {
       });
     } finally {
       printer.stop();
+    }
+    if (rosterPath) {
+      try {
+        const recorded = await recordFlash(
+          rosterPath,
+          flashRecordFor(identity, {
+            image: { path: plan.confirm.image.path, sha256: result.imageSha256 },
+            medium: drive
+              ? {
+                  kind: 'drive',
+                  device: drive.device,
+                  model: drive.description || null,
+                  serial: null,
+                  size: drive.size,
+                }
+              : { kind: 'file', path: result.device, size: result.bytesWritten },
+            flashedAt: new Date(plan.job.createdAt),
+            appVersion: APP.version,
+          }),
+          { reflash: !!values.reflash },
+        );
+        printNotices(io, recorded.notices, json);
+      } catch (err) {
+        // The stick is finished and good; only the bookkeeping failed. Say so, do not fail.
+        const e = toZflashError(err);
+        printNotices(
+          io,
+          [
+            {
+              code: e.code,
+              message: `The flash succeeded, but the roster ${rosterPath} was not updated: ${e.message}`,
+            },
+          ],
+          json,
+        );
+      }
     }
     if (json) printJsonLine(io, { ...result, hostname: identity.hostname });
     else {

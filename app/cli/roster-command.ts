@@ -2,7 +2,6 @@
  * `zflash roster list|export|next|watch`: the cluster roster from the command line.
  * `zflash flash` records into the same file (resolveRosterPath).
  */
-import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { inputError, targetError } from '../errors.js';
 import type { Notice } from '../node/types.js';
@@ -10,7 +9,6 @@ import {
   browseNodes,
   checkNewName,
   DEFAULT_NAME_PATTERN,
-  defaultRosterPath,
   markOnline,
   openRoster,
   openMdnsSocket,
@@ -52,12 +50,8 @@ records the hostname, roles, key fingerprints, image, drive and time.
                   $XDG_DATA_HOME/zeta-flash/roster.json, ~/.local/share/... when unset;
                   ~/Library/Application Support/Zeta Flash/ on macOS; %APPDATA%\\Zeta Flash\\ on Windows)`;
 
-/** The roster file every command uses: --roster, then $ZFLASH_ROSTER, then the platform default. */
-export function resolveRosterPath(env: NodeJS.ProcessEnv, override?: string): string {
-  if (override) return resolve(override);
-  if (env['ZFLASH_ROSTER']) return resolve(env['ZFLASH_ROSTER']);
-  return defaultRosterPath({ platform: process.platform, env, homedir: env['HOME'] || homedir() });
-}
+export { resolveRosterPath } from './roster-path.js';
+import { resolveRosterPath } from './roster-path.js';
 
 /** For front ends that check a name before flashing: throws ZFLASH_NAME_TAKEN / ZFLASH_NODE_UNKNOWN. */
 export async function checkNameInRoster(
