@@ -18,10 +18,12 @@ export const identityOptions = {
   'wifi-pass-file': { type: 'string' },
   'password-file': { type: 'string' },
   'password-hash': { type: 'string' },
+  erase: { type: 'string' },
+  'erase-disk': { type: 'string' },
 } as const;
 
 export const identityUsage =
-  '--host NAME --ssh-key FILE [--ssh-key FILE...] [--role R...] [--wifi-ssid S --wifi-pass-file F] [--password-file F | --password-hash HASH]';
+  '--host NAME --ssh-key FILE [--ssh-key FILE...] [--role R...] [--wifi-ssid S --wifi-pass-file F] [--password-file F | --password-hash HASH] [--erase blank-only|any] [--erase-disk SERIAL-OR-BY-ID]';
 
 export interface IdentityValues {
   host?: string;
@@ -31,6 +33,10 @@ export interface IdentityValues {
   'wifi-pass-file'?: string;
   'password-file'?: string;
   'password-hash'?: string;
+  /** What the installer may erase on the node: blank-only (default) or any. */
+  erase?: string;
+  /** The node's target disk: serial or /dev/disk/by-id name (the installer uses exactly it). */
+  'erase-disk'?: string;
 }
 
 /** A secret kept in a file (so it never sits in shell history or `ps`): its first line. */
@@ -103,6 +109,7 @@ export async function identityFromOptions(
     wifi,
     password,
     passwordHash: v['password-hash'] ? validatePasswordHash(v['password-hash']) : null,
+    erase: { policy: v.erase, disk: v['erase-disk'] ?? null },
   });
   return { identity: built.identity, notices: [...notices, ...built.notices] };
 }
