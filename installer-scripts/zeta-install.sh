@@ -886,13 +886,20 @@ zeta_disk_facts() {
 # letters and digits of its serial (printed on the disk's label too), else its kernel name.
 zeta_erase_word() {
   local serial
-  serial="$(lsblk -dno SERIAL "$1" 2>/dev/null | tr -cd 'A-Za-z0-9')" || true
+  serial="$(lsblk -dno SERIAL "$1" 2>/dev/null)" || true
+  zeta_erase_word_for "$serial" "$(basename "$1")"
+}
+
+# zeta_erase_word_for SERIAL NAME — the rule itself.
+zeta_erase_word_for() {
+  local serial name
+  serial="$(printf '%s' "$1" | tr -cd 'A-Za-z0-9')"
+  name="$(printf '%s' "$2" | tr -cd 'A-Za-z0-9')"
   if [ "${#serial}" -ge 4 ]; then
     serial="${serial: -4}"
     echo "${serial^^}"
   else
-    basename "$1" | tr -cd 'A-Za-z0-9'
-    echo
+    echo "$name"
   fi
 }
 

@@ -89,6 +89,10 @@ survey_says() {
   disk blank
   run zeta_erase_word "$DEV"
   [ "$output" = "$(basename "$DEV")" ]
+  [ "$(zeta_erase_word_for S4EWNX0R123456a nvme0n1)" = 456A ]
+  [ "$(zeta_erase_word_for ' WD-WCC4N1 2-9 ' sda)" = N129 ]
+  [ "$(zeta_erase_word_for $'\e[2J' sdb)" = sdb ]
+  [ "$(zeta_erase_word_for '' sdc)" = sdc ]
 }
 
 @test "several eligible disks: the countdown names the chosen one and why" {
@@ -267,7 +271,8 @@ erased() { [ "$(sfdisk --json "$IMG" | jq -r '[.partitiontable.partitions[].name
   zeta_load_payload "$P" "$BATS_TEST_TMPDIR/id"
   [ "$(cat "$BATS_TEST_TMPDIR/id/erase-policy")" = blank-only ]
   # a schema-1 file that carries an erase field anyway does not get to loosen the policy
-  jq '.erase = {policy: "any", disk: null}' "$P/zeta-node.json" >"$P/m" && mv "$P/m" "$P/zeta-node.json"
+  jq '.erase = {policy: "any", disk: null}' "$P/zeta-node.json" >"$P/m"
+  mv "$P/m" "$P/zeta-node.json"
   zeta_load_payload "$P" "$BATS_TEST_TMPDIR/id"
   [ "$(cat "$BATS_TEST_TMPDIR/id/erase-policy")" = blank-only ]
 }
