@@ -75,6 +75,10 @@ export const ERROR_CODES = {
     kind: 'input',
     doc: 'both a password and a password hash were given',
   },
+  ZFLASH_ERASE_INVALID: {
+    kind: 'input',
+    doc: 'the erase policy is not blank-only or any, or the target disk is not a serial or by-id name',
+  },
   ZFLASH_SECRET_FILE: { kind: 'input', doc: 'a passphrase or password file cannot be read' },
   ZFLASH_CHECKSUM_INVALID: { kind: 'input', doc: 'the given SHA-256 is not 64 hex digits' },
   ZFLASH_IMAGE_NOT_FOUND: { kind: 'input', doc: 'the image file does not exist' },

@@ -9,19 +9,24 @@
 #  4. on success: final banner, reboot after a countdown; on any failure: the diagnostics block
 #     (printed by the failing step itself), then an interactive shell — never a dead end.
 #
+# Runs only on the Zeta live system (zeta_require_live_system: the ISO's marker file), checked
+# before any disk is looked at. Everything it prints from the stick is printable ASCII only.
+#
 # Environment: ZETA_NET_WAIT (seconds, default 30), ZETA_NO_REBOOT=1 (stay up after success),
 # ZETA_INSTALL_SCRIPT (default: zeta-install.sh beside this script); for tests: ZETA_RUN_DIR
-# (default /run/zeta), ZETA_LIVE_NM_DIR (default /etc/NetworkManager/system-connections).
+# (default /run/zeta), ZETA_LIVE_NM_DIR (default /etc/NetworkManager/system-connections),
+# ZETA_TEST_LIVE_MARKER (see zeta-install.sh).
 set -uo pipefail
 
 here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
 ZETA_INSTALL_SCRIPT="${ZETA_INSTALL_SCRIPT:-$here/zeta-install.sh}"
 export ZETA_LOG="${ZETA_LOG:-/tmp/zeta-install.log}"
 export ZETA_PROBE_LOG="${ZETA_PROBE_LOG:-/tmp/zeta-esp-probe.log}"
-: >"$ZETA_PROBE_LOG"
 
 # shellcheck source=zeta-install.sh
 ZETA_INSTALL_LIB=1 source "$ZETA_INSTALL_SCRIPT"
+zeta_require_live_system || exit 1
+: >"$ZETA_PROBE_LOG"
 
 # Never a dead end: after the diagnostics, hand the console to a shell.
 zeta_rescue_shell() {
@@ -49,7 +54,7 @@ zeta_wait_network() {
 zeta_live_wifi() {
   local id="$1"
   [ -s "$id/wifi-psk" ] || return 1
-  echo "zeta: joining Wi-Fi '$(cat "$id/wifi-ssid")' from the stick"
+  echo "zeta: joining Wi-Fi '$(zeta_safe "$(cat "$id/wifi-ssid")" 32)' from the stick"
   zeta_nm_keyfile "$(cat "$id/wifi-ssid")" "$(cat "$id/wifi-psk")" \
     "${ZETA_LIVE_NM_DIR:-/etc/NetworkManager/system-connections}/zeta-wifi.nmconnection"
   nmcli connection reload >/dev/null 2>&1 || true
@@ -67,10 +72,15 @@ zeta_first_boot() {
 
   # Udev may still be creating device nodes for the stick when tty1 starts.
   udevadm settle --timeout=15 2>/dev/null || true
-  zeta_find_payload "$payload" || zeta_rescue_shell
+  # The diagnostics also go to the install log, which a serial console follows (iso.nix).
+  if ! zeta_find_payload "$payload" >"$run/find.out" 2>&1; then
+    tee -a "$ZETA_LOG" <"$run/find.out"
+    zeta_rescue_shell
+  fi
   if ! zeta_load_payload "$payload" "$ident"; then
     zeta_diag "$ZETA_FAIL_REASON" \
-      "Fix the file on the stick (Zeta Flash: re-inject this node) and boot it again."
+      "Fix the file on the stick (Zeta Flash: re-inject this node) and boot it again." |
+      tee -a "$ZETA_LOG"
     zeta_rescue_shell
   fi
   echo "zeta: this stick installs node '$(cat "$ident/hostname")'"
@@ -82,14 +92,16 @@ zeta_first_boot() {
     tries=$((tries + 1))
     if [ "$tries" -gt 2 ]; then
       zeta_diag "no network (no default route or cache.nixos.org does not resolve)" \
+        "The node's system is downloaded from the binary cache: the install needs Internet." \
         "Plug in an Ethernet cable with DHCP and Internet access, then boot the stick again," \
-        "or add Wi-Fi for this node in Zeta Flash and re-inject the stick."
+        "or add Wi-Fi for this node in Zeta Flash and re-inject the stick." | tee -a "$ZETA_LOG"
       zeta_rescue_shell
     fi
     echo "zeta: no network after $wait s. Opening the network setup (nmtui):"
     echo "      choose 'Activate a connection', pick your Wi-Fi, then 'Quit'."
     sleep 3
-    nmtui || true
+    # nmtui draws with the console's own locale (zeta-install.sh set LC_ALL=C for its checks).
+    env -u LC_ALL nmtui || true
   done
 
   if ! ZETA_PAYLOAD_DIR="$payload" ZETA_PAYLOAD_DEVICE="${ZETA_PAYLOAD_DEVICE:-}" \

@@ -125,11 +125,12 @@ describe('zflash inject', () => {
     expect(mtype(target, esp.offset, 'zeta-authorized-keys.pub')).toBe(keyPub);
     const manifest = JSON.parse(mtype(target, esp.offset, 'zeta-node.json'));
     expect(manifest).toMatchObject({
-      schema: 1,
+      schema: 2,
       hostname: 'node-1',
       roles: ['worker', 'gpu'],
       wifi: null,
       passwordHash: null,
+      erase: { policy: 'blank-only', disk: null },
     });
     fsckClean(extractRange(target, esp.offset, esp.size, `${tmp.path}/inject.esp`));
     expect(equalOutside(before, readFileSync(target), esp.offset, esp.offset + esp.size)).toBe(
@@ -141,6 +142,61 @@ describe('zflash inject', () => {
     expect(j.payload?.keys).toEqual([
       { type: 'ssh-ed25519', fingerprint: keyFp, comment: 'op@laptop' },
     ]);
+  });
+
+  it('carries the erase policy to the stick (--erase any --erase-disk), and inspect shows it', () => {
+    const target = copyIso('erase.iso');
+    const r = zflash([
+      'inject',
+      target,
+      '--host',
+      'node-2',
+      '--ssh-key',
+      `${key}.pub`,
+      '--erase',
+      'any',
+      '--erase-disk',
+      '/dev/disk/by-id/nvme-Zeta_SSD_S4EWNX0R123456A',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/erase disk nvme-Zeta_SSD_S4EWNX0R123456A .*even if it holds data/);
+    const esp = espOffsetBySfdisk(target);
+    expect(JSON.parse(mtype(target, esp.offset, 'zeta-node.json')).erase).toEqual({
+      policy: 'any',
+      disk: 'nvme-Zeta_SSD_S4EWNX0R123456A',
+    });
+    expect(JSON.parse(zflash(['inspect', target, '--json']).stdout).payload.manifest.erase).toEqual(
+      { policy: 'any', disk: 'nvme-Zeta_SSD_S4EWNX0R123456A' },
+    );
+    expect(zflash(['inspect', target]).stdout).toMatch(
+      /erase\s+any \(the chosen disk is erased even if it holds data\), disk nvme-Zeta_SSD_S4EWNX0R123456A/,
+    );
+    const before = fileSha256(target);
+    const bad = zflash([
+      'inject',
+      target,
+      '--host',
+      'node-2',
+      '--ssh-key',
+      `${key}.pub`,
+      '--erase',
+      'all',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('ZFLASH_ERASE_INVALID');
+    const badDisk = zflash([
+      'inject',
+      target,
+      '--host',
+      'node-2',
+      '--ssh-key',
+      `${key}.pub`,
+      '--erase-disk',
+      '../sda',
+    ]);
+    expect(badDisk.code).toBe(2);
+    expect(badDisk.stderr).toContain('ZFLASH_ERASE_INVALID');
+    expect(fileSha256(target)).toBe(before);
   });
 
   it('re-injecting replaces the node files and leaves the rest of the ESP as it was', () => {

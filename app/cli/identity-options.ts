@@ -20,10 +20,12 @@ export const identityOptions = {
   'wifi-pass-file': { type: 'string' },
   'password-file': { type: 'string' },
   'password-hash': { type: 'string' },
+  erase: { type: 'string' },
+  'erase-disk': { type: 'string' },
 } as const;
 
 export const identityUsage =
-  '--host NAME --ssh-key FILE|- [--ssh-key …] [--role R[,R…]] [--wifi-ssid S --wifi-pass-file F] [--password-file F | --password-hash HASH]';
+  '--host NAME --ssh-key FILE|- [--ssh-key …] [--role R[,R…]] [--wifi-ssid S --wifi-pass-file F] [--password-file F | --password-hash HASH] [--erase blank-only|any [--erase-disk ID]]';
 
 /** What each identity option means, for every command's --help. */
 export const identityHelp = `Node identity:
@@ -39,7 +41,12 @@ export const identityHelp = `Node identity:
   --password-file FILE   a password for user zeta on the console (first line of the
                          file); only its sha512crypt hash is written to the stick
   --password-hash HASH   the same, already hashed ($6$… or $y$…)
-                         Without either, password login stays locked: SSH keys only.`;
+                         Without either, password login stays locked: SSH keys only.
+  --erase blank-only     (the default) the installer erases only a blank disk; a disk
+                         that holds data stops at a screen asking what to do
+  --erase any            this machine may already hold data: erase its disk anyway
+  --erase-disk ID        install to exactly this disk (its serial or /dev/disk/by-id
+                         name); the installer stops if it is absent`;
 
 export interface IdentityValues {
   host?: string;
@@ -49,6 +56,10 @@ export interface IdentityValues {
   'wifi-pass-file'?: string;
   'password-file'?: string;
   'password-hash'?: string;
+  /** What the installer may erase on the node: blank-only (default) or any. */
+  erase?: string;
+  /** The node's target disk: serial or /dev/disk/by-id name (the installer uses exactly it). */
+  'erase-disk'?: string;
 }
 
 /** A secret kept in a file (so it never sits in shell history or `ps`): its first line. */
@@ -162,6 +173,7 @@ export async function identityFromOptions(
     wifi,
     password,
     passwordHash: v['password-hash'] ? validatePasswordHash(v['password-hash']) : null,
+    erase: { policy: v.erase, disk: v['erase-disk'] ?? null },
   });
   return { identity: built.identity, notices: [...notices, ...built.notices], stdinUsed };
 }

@@ -107,6 +107,9 @@ function printHuman(io: CliIo, info: TargetInfo): void {
       lines.push(
         `  login   ${m.passwordHash ? 'password hash set' : 'SSH key only (password login locked)'}`,
       );
+      lines.push(
+        `  erase   ${m.erase.policy === 'any' ? 'any (the chosen disk is erased even if it holds data)' : 'blank-only (a disk holding data stops the installer)'}${m.erase.disk ? `, disk ${m.erase.disk}` : ''}${m.schema === 1 ? ' [schema 1: implied]' : ''}`,
+      );
       lines.push(`  made    ${m.createdAt} by ${m.app.name} ${m.app.version}`);
     }
     for (const p of payload.problems) lines.push(`  problem ${p}`);

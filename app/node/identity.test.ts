@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZflashError } from '../errors.js';
 import * as node from './index.js';
-import { buildNodeIdentity, nodeIdentitySchema } from './identity.js';
+import { buildNodeIdentity, nodeIdentitySchema, validateErasePolicy } from './identity.js';
 import { parseAuthorizedKeys } from './ssh-keys.js';
-import type { SshPublicKey } from './types.js';
-import { deriveWpaPsk } from './wifi.js';
+import { DISK_ID_PATTERN, ERASE_POLICIES, type SshPublicKey } from './types.js';
+import { deriveWpaPsk, ssidProblem } from './wifi.js';
 
 let dir: string;
 let edKey: SshPublicKey;
@@ -83,6 +83,7 @@ describe('buildNodeIdentity', () => {
       roles: [],
       wifi: null,
       passwordHash: null,
+      erase: { policy: 'blank-only', disk: null },
     });
   });
 
@@ -174,11 +175,79 @@ describe('nodeIdentitySchema (what the privileged side re-checks)', () => {
     ],
     ['a plain password', (id) => ({ ...id, passwordHash: 'hunter22' })],
     ['an extra top-level field', (id) => ({ ...id, nixConfig: '${builtins.abort "x"}' })],
+    ['an unknown erase policy', (id) => ({ ...id, erase: { policy: 'all', disk: null } })],
+    ['an erase disk that is a path', (id) => ({ ...id, erase: { policy: 'any', disk: '../sda' } })],
+    [
+      'an erase disk that is a partition',
+      (id) => ({ ...id, erase: { policy: 'any', disk: 'ata-X_1-part2' } }),
+    ],
+    ['an extra erase field', (id) => ({ ...id, erase: { policy: 'any', disk: null, force: 1 } })],
   ])('refuses %s', (_name, mutate) => {
     const identity = valid();
     expect(nodeIdentitySchema.safeParse(identity).success).toBe(true);
     expect(nodeIdentitySchema.safeParse(JSON.parse(JSON.stringify(mutate(identity)))).success).toBe(
       false,
+    );
+  });
+});
+
+describe('erase policy', () => {
+  it('defaults to blank-only with no disk, also for a job written before the policy existed', () => {
+    expect(validateErasePolicy()).toEqual({
+      erase: { policy: 'blank-only', disk: null },
+      notices: [],
+    });
+    const identity = buildNodeIdentity({ hostname: 'n1', keys: [edKey] }).identity;
+    const { erase: _erase, ...older } = identity;
+    expect(nodeIdentitySchema.parse(JSON.parse(JSON.stringify(older))).erase).toEqual({
+      policy: 'blank-only',
+      disk: null,
+    });
+  });
+
+  it('takes any with a disk given by its by-id path, keeps the bare name, and says what it means', () => {
+    const { identity, notices } = buildNodeIdentity({
+      hostname: 'n1',
+      keys: [edKey],
+      erase: { policy: 'any', disk: '/dev/disk/by-id/nvme-Samsung_SSD_970_S4EWNX0R123456A' },
+    });
+    expect(identity.erase).toEqual({ policy: 'any', disk: 'nvme-Samsung_SSD_970_S4EWNX0R123456A' });
+    expect(Object.isFrozen(identity.erase)).toBe(true);
+    expect(notices.map((n) => n.code)).toEqual(['ZFLASH_ERASE_ANY']);
+    expect(nodeIdentitySchema.parse(JSON.parse(JSON.stringify(identity)))).toEqual(identity);
+  });
+
+  it.each([
+    [{ policy: 'everything' }],
+    [{ policy: 'ANY' }],
+    [{ disk: '/dev/sda' }],
+    [{ disk: '/dev/disk/by-id/../../sda' }],
+    [{ disk: 'ata-ST1000_Z1D5-part1' }],
+    [{ disk: 'S4EW\u001b[2J' }],
+    [{ disk: '' }],
+  ])('refuses %j with ZFLASH_ERASE_INVALID', (erase) => {
+    const err = errorOf(() => buildNodeIdentity({ hostname: 'n1', keys: [edKey], erase }));
+    expect(err.code).toBe('ZFLASH_ERASE_INVALID');
+    expect(err.kind).toBe('input');
+  });
+});
+
+describe('the shared validation table (test/installer/fixtures/validation.json)', () => {
+  type Input = string | { prefix: string; repeat: string; times: number; suffix: string };
+  const table = JSON.parse(
+    readFileSync(new URL('../../test/installer/fixtures/validation.json', import.meta.url), 'utf8'),
+  ) as Record<string, [Input, unknown][]>;
+  const text = (i: Input) =>
+    typeof i === 'string' ? i : i.prefix + i.repeat.repeat(i.times) + (i.suffix ?? '');
+
+  it('agrees with the installer and the Nix side on SSIDs, disk ids and erase policies', () => {
+    const judged = (section: string, judge: (s: string) => boolean) =>
+      table[section]!.map(([input]) => [text(input), judge(text(input))]);
+    const expected = (section: string) => table[section]!.map(([input, ok]) => [text(input), ok]);
+    expect(judged('ssid', (s) => ssidProblem(s) === null)).toEqual(expected('ssid'));
+    expect(judged('diskId', (s) => DISK_ID_PATTERN.test(s))).toEqual(expected('diskId'));
+    expect(judged('erasePolicy', (s) => (ERASE_POLICIES as readonly string[]).includes(s))).toEqual(
+      expected('erasePolicy'),
     );
   });
 });

@@ -11,8 +11,14 @@ import { isAcceptedPasswordHash, hashPassword, validatePasswordHash } from './pa
 import { parseRoles } from './roles.js';
 import { recheckKey } from './ssh-keys.js';
 import { PSK_PATTERN, ssidProblem, validateWifi } from './wifi.js';
-import { ROLES, SSH_KEY_TYPES } from './types.js';
-import type { NodeIdentity, Notice, SshPublicKey } from './types.js';
+import {
+  DEFAULT_ERASE_POLICY,
+  DISK_ID_PATTERN,
+  ERASE_POLICIES,
+  ROLES,
+  SSH_KEY_TYPES,
+} from './types.js';
+import type { ErasePolicy, NodeIdentity, Notice, SshPublicKey } from './types.js';
 
 const sshPublicKeySchema = z
   .strictObject({
@@ -65,6 +71,14 @@ export const nodeIdentitySchema = z
       .string()
       .refine(isAcceptedPasswordHash, { message: 'not a $6$ or $y$ crypt hash' })
       .nullable(),
+    // Absent (a job written before the policy existed) means the safe default.
+    erase: z
+      .strictObject({
+        policy: z.enum(ERASE_POLICIES),
+        disk: z.string().regex(DISK_ID_PATTERN).nullable(),
+      })
+      .readonly()
+      .default(DEFAULT_ERASE_POLICY),
   })
   .readonly();
 
@@ -82,6 +96,50 @@ export interface NodeIdentityInput {
   passwordHash?: string | null;
   /** Plain password, hashed here; '' counts as given (and too short), use null for none. */
   password?: string | null;
+  /** What the installer may erase; default blank-only, the installer picks the disk. */
+  erase?: { policy?: string; disk?: string | null };
+}
+
+const BY_ID_DIR = '/dev/disk/by-id/';
+
+/**
+ * The operator's erase choice → an ErasePolicy. The disk may be given as a serial, a WWN or a
+ * by-id name, with or without /dev/disk/by-id/; nothing else (the installer matches it
+ * against `lsblk` and /dev/disk/by-id, and prints it on the node's screen).
+ */
+export function validateErasePolicy(input: { policy?: string; disk?: string | null } = {}): {
+  erase: ErasePolicy;
+  notices: Notice[];
+} {
+  const policy = input.policy ?? DEFAULT_ERASE_POLICY.policy;
+  if (!(ERASE_POLICIES as readonly string[]).includes(policy)) {
+    throw inputError(
+      'ZFLASH_ERASE_INVALID',
+      `The erase policy "${policy.replace(/[^\x20-\x7e]/g, '?').slice(0, 40)}" is not known.`,
+      'Use blank-only (the default: only disks without data are erased unasked) or any.',
+    );
+  }
+  let disk: string | null = null;
+  if (input.disk !== undefined && input.disk !== null) {
+    const raw = input.disk.trim();
+    const id = raw.startsWith(BY_ID_DIR) ? raw.slice(BY_ID_DIR.length) : raw;
+    if (!DISK_ID_PATTERN.test(id)) {
+      throw inputError(
+        'ZFLASH_ERASE_INVALID',
+        'The target disk must be named by its serial number or its /dev/disk/by-id name (letters, digits and . _ : - only, a whole disk, not a partition).',
+        'On the node: lsblk -do NAME,SERIAL,MODEL, or ls /dev/disk/by-id/ (names without -partN).',
+      );
+    }
+    disk = id;
+  }
+  const notices: Notice[] = [];
+  if (policy === 'any') {
+    notices.push({
+      code: 'ZFLASH_ERASE_ANY',
+      message: `The installer will erase ${disk ? `disk ${disk}` : 'the disk it picks'} after its countdown even if it holds data.`,
+    });
+  }
+  return { erase: Object.freeze({ policy: policy as ErasePolicy['policy'], disk }), notices };
 }
 
 function deepFreeze(identity: NodeIdentity): NodeIdentity {
@@ -90,6 +148,7 @@ function deepFreeze(identity: NodeIdentity): NodeIdentity {
     keys: Object.freeze(identity.keys.map((k) => Object.freeze({ ...k }))),
     roles: Object.freeze([...identity.roles]),
     wifi: identity.wifi ? Object.freeze({ ...identity.wifi }) : null,
+    erase: Object.freeze({ ...identity.erase }),
   });
 }
 
@@ -150,7 +209,10 @@ export function buildNodeIdentity(input: NodeIdentityInput): {
       ? hashPassword(input.password as string)
       : null;
 
-  const identity: NodeIdentity = { hostname, keys, roles, wifi, passwordHash };
+  const { erase, notices: eraseNotices } = validateErasePolicy(input.erase);
+  notices.push(...eraseNotices);
+
+  const identity: NodeIdentity = { hostname, keys, roles, wifi, passwordHash, erase };
   // Same check the privileged side runs: a bug here should fail now, not at flash time.
   nodeIdentitySchema.parse(identity);
   return { identity: deepFreeze(identity), notices };

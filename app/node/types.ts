@@ -49,10 +49,38 @@ export interface WifiConfig {
   readonly psk: string;
 }
 
+/**
+ * What the installer on the node may erase. `blank-only` (the default): only a disk with no
+ * partition table and no file system, RAID, LVM or LUKS signature (or only a previous Zeta
+ * install of the same hostname); any other disk stops the installer, which then asks at the
+ * console. `any`: the chosen disk is erased after the countdown, whatever it holds.
+ */
+export const ERASE_POLICIES = ['blank-only', 'any'] as const;
+export type ErasePolicyName = (typeof ERASE_POLICIES)[number];
+
+/**
+ * A disk's identity as the installer matches it: the serial number `lsblk` shows, the WWN, or
+ * a /dev/disk/by-id name without its directory. Characters udev leaves in by-id names only
+ * (no '/', no spaces, nothing a shell or a console would interpret); never a partition.
+ */
+export const DISK_ID_PATTERN = /^(?!.*-part[0-9]+$)[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+export interface ErasePolicy {
+  readonly policy: ErasePolicyName;
+  /** The disk to install to (see DISK_ID_PATTERN); null lets the installer pick. */
+  readonly disk: string | null;
+}
+
+export const DEFAULT_ERASE_POLICY: ErasePolicy = Object.freeze({
+  policy: 'blank-only',
+  disk: null,
+});
+
 export interface NodeIdentity {
   readonly hostname: string;
   readonly keys: readonly SshPublicKey[];
   readonly roles: readonly Role[];
   readonly wifi: WifiConfig | null;
   readonly passwordHash: string | null;
+  readonly erase: ErasePolicy;
 }

@@ -6,7 +6,7 @@ import type { FatVolume } from '../disk/fat.js';
 import { ZflashError } from '../errors.js';
 import { parseAuthorizedKeys } from '../node/ssh-keys.js';
 import { validateHostname } from '../node/hostname.js';
-import { PAYLOAD_FILES, manifestSchema, type Manifest } from './manifest.js';
+import { PAYLOAD_FILES, parseManifest, type StoredManifest } from './manifest.js';
 
 export interface PayloadKeySummary {
   readonly type: string;
@@ -18,7 +18,8 @@ export interface PayloadInfo {
   readonly hostname: string | null;
   readonly keys: readonly PayloadKeySummary[];
   readonly roles: readonly string[];
-  readonly manifest: Manifest | null;
+  /** Schema 1 manifests read with their implied erase policy (blank-only, no disk). */
+  readonly manifest: StoredManifest | null;
   /** What does not look right (unreadable file, invalid key, manifest disagreeing...). */
   readonly problems: readonly string[];
 }
@@ -56,17 +57,18 @@ export async function readPayload(volume: FatVolume): Promise<PayloadInfo | null
     }
   } else problems.push(`${PAYLOAD_FILES.keys} is missing`);
 
-  let manifest: Manifest | null = null;
+  let manifest: StoredManifest | null = null;
   if (manifestFile) {
+    let json: unknown;
     try {
-      const parsed = manifestSchema.safeParse(JSON.parse(manifestFile.toString('utf8')));
-      if (parsed.success) manifest = parsed.data;
-      else
-        problems.push(
-          `${PAYLOAD_FILES.manifest}: does not match schema 1 (${parsed.error.issues[0]?.message ?? 'invalid'})`,
-        );
+      json = JSON.parse(manifestFile.toString('utf8').replace(/^\uFEFF/, ''));
     } catch {
       problems.push(`${PAYLOAD_FILES.manifest}: not valid JSON`);
+    }
+    if (json !== undefined) {
+      const parsed = parseManifest(json);
+      if (parsed.ok) manifest = parsed.manifest;
+      else problems.push(`${PAYLOAD_FILES.manifest}: ${parsed.problem}`);
     }
   }
   if (manifest && hostname && manifest.hostname !== hostname) {

@@ -30,6 +30,7 @@ export function buildManifest(identity: NodeIdentity, options: RenderOptions = {
     createdAt: (options.createdAt ?? new Date()).toISOString(),
     app: { name: APP.name, version: APP.version },
     image: options.imageSha256 ? { sha256: options.imageSha256.toLowerCase() } : null,
+    erase: { policy: identity.erase.policy, disk: identity.erase.disk },
   });
 }
 

@@ -9,6 +9,11 @@
 # - NetworkManager instead of wpa_supplicant (nmtui for a console Wi-Fi choice, keyfiles the
 #   installer copies to the node). sshd stays off on the live system: the stick carries no
 #   password and nobody should be able to log into a machine that is erasing its disk.
+# - The marker (./marker.nix): ISO volume ID `zeta-<version>-<arch>`, /zeta-installer.json at
+#   the ISO root for the engine, /etc/zeta-installer.json on the live system for the installer
+#   scripts, which refuse to touch any disk without it.
+# - Serial console: kernel messages go to ttyS0 and tty1, and ttyS0 follows the install log, so
+#   a headless VM shows what the installer does (the questions are asked on tty1 only).
 {
   config,
   lib,
@@ -18,6 +23,12 @@
   ...
 }:
 let
+  marker = import ./marker.nix {
+    nixpkgsRev = zetaNixpkgs.rev or null;
+    inherit (pkgs.stdenv.hostPlatform) system;
+  };
+  markerFile = pkgs.writeText "zeta-installer.json" marker.json;
+
   scripts = pkgs.runCommand "zeta-installer-scripts" { } ''
     install -Dm755 ${../../installer-scripts/zeta-install.sh} $out/bin/zeta-install.sh
     install -Dm755 ${../../installer-scripts/zeta-first-boot.sh} $out/bin/zeta-first-boot.sh
@@ -46,6 +57,8 @@ let
     pkgs.dosfstools
     pkgs.e2fsprogs
     pkgs.qrencode
+    # blkid, wipefs, lsblk, sfdisk (util-linux above); debugfs (e2fsprogs) reads ext4 without
+    # mounting; timeout/od/numfmt (coreutils).
   ];
 in
 {
@@ -64,6 +77,42 @@ in
   services.openssh.enable = lib.mkForce false;
 
   isoImage.appendToMenuLabel = " (Zeta node installer)";
+  # installation-cd-base names the volume and the file for NixOS; the marker's names win.
+  isoImage.volumeID = lib.mkForce marker.volumeID;
+  image.baseName = lib.mkForce "zeta-installer-${marker.version}-${pkgs.stdenv.hostPlatform.system}";
+  isoImage.contents = [
+    {
+      source = markerFile;
+      target = "/zeta-installer.json";
+    }
+  ];
+  environment.etc."zeta-installer.json".source = markerFile;
+
+  # The last console= is /dev/console (systemd's messages): the screen; ttyS0 gets the kernel's.
+  boot.kernelParams = [
+    "console=ttyS0,115200n8"
+    "console=tty1"
+  ];
+  # ttyS0 shows the install log instead of a login prompt (a getty there would hang up the
+  # follower when it starts). Decoupled from the installer: a slow or absent UART never
+  # slows the install.
+  systemd.services."serial-getty@ttyS0".enable = false;
+  systemd.services.zeta-serial-log = {
+    description = "Zeta: show the install log on the serial console";
+    wantedBy = [ "multi-user.target" ];
+    unitConfig.ConditionPathExists = "/dev/ttyS0";
+    path = [ pkgs.coreutils ];
+    script = ''
+      touch /tmp/zeta-install.log
+      exec tail -n +1 -F /tmp/zeta-install.log
+    '';
+    serviceConfig = {
+      StandardOutput = "tty";
+      TTYPath = "/dev/ttyS0";
+      Restart = "always";
+      RestartSec = 2;
+    };
+  };
 
   # tty1 belongs to the installer; the other consoles keep the autologin shell.
   systemd.services."getty@tty1".enable = false;

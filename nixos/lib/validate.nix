@@ -4,7 +4,12 @@
 # NixOS only as data read here (generating Nix source from key text was the seed's
 # code-injection hole: `${...}` survives escaping), and only lines that look like OpenSSH public
 # keys survive. The same rules are implemented in installer-scripts/zeta-install.sh; this is
-# the second gate. Builtins only, so tests evaluate it without nixpkgs.
+# the second gate. Builtins only, so tests evaluate it without nixpkgs. Both are tested against
+# one table, test/installer/fixtures/validation.json: what one accepts, the other must too.
+#
+# Lengths are checked before any `match`: Nix's regex engine recurses per character, and a
+# million-character line overflowed its stack. Strings are bytes here, as in the installer
+# (which runs its checks under LC_ALL=C): `café` is 5 bytes and no [a-z] matches its `é`.
 let
   inherit (builtins)
     elemAt
@@ -15,6 +20,7 @@ let
     match
     pathExists
     readFile
+    replaceStrings
     split
     stringLength
     substring
@@ -41,6 +47,16 @@ let
   # RFC 1123 label, lowercase.
   hostnameRe = "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?";
 
+  # Longest raw line looked at, before trimming (as the installer: ZETA_MAX_KEY_LINE and
+  # ZETA_MAX_HOST_LINE in zeta-install.sh).
+  maxKeyLine = 16384;
+  maxHostLine = 256;
+
+  upper = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ];
+  lower = [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
+  # ASCII only, as `${h,,}` under LC_ALL=C in the installer.
+  toLowerAscii = replaceStrings upper lower;
+
   knownRoles = [
     "control-plane"
     "worker"
@@ -52,13 +68,19 @@ let
   elem = x: xs: builtins.elem x xs;
   unique = foldl' (acc: x: if elem x acc then acc else acc ++ [ x ]) [ ];
 
-  # Strip surrounding whitespace, including the CR a Windows editor leaves behind.
+  # Strip surrounding whitespace, including the CR a Windows editor leaves behind. A line over
+  # maxKeyLine bytes comes back untouched (and is refused by every rule below).
   trim =
     s:
     let
       m = match "[[:space:]]*([^[:space:]](.*[^[:space:]])?)[[:space:]]*" s;
     in
-    if m == null then "" else head m;
+    if stringLength s > maxKeyLine then
+      s
+    else if m == null then
+      ""
+    else
+      head m;
 
   lines = text: map trim (filter isString (split "\n" text));
 
@@ -67,7 +89,7 @@ let
     let
       m = match keyRe line;
     in
-    m != null && stringLength line <= 16384 && hasPrefix keyBlobPrefix.${elemAt m 0} (elemAt m 1);
+    stringLength line <= maxKeyLine && m != null && hasPrefix keyBlobPrefix.${elemAt m 0} (elemAt m 1);
 
   # Optional file inside the identity directory (null dir = no identity at all).
   readOpt =
@@ -93,12 +115,15 @@ rec {
     if t == null then [ ] else filterKeys t;
 
   # { ok = true; value = "node-1"; } or { ok = false; error = "..."; }
+  # First line, at most maxHostLine bytes, trimmed, lowercased (ASCII), RFC 1123 label.
   parseHostname =
     text:
     let
-      h = trim (head (split "\n" text));
+      first = head (split "\n" text);
+      raw = if stringLength first > maxHostLine then first else trim first;
+      h = toLowerAscii raw;
     in
-    if match hostnameRe h != null then
+    if stringLength h <= 63 && match hostnameRe h != null then
       {
         ok = true;
         value = h;
@@ -106,7 +131,7 @@ rec {
     else
       {
         ok = false;
-        error = "'${h}' is not a valid hostname (RFC 1123 label: a-z, 0-9, '-', 1 to 63 characters)";
+        error = "'${substring 0 64 raw}' is not a valid hostname (RFC 1123 label: a-z, 0-9, '-', 1 to 63 characters)";
       };
 
   readHostname =

@@ -20,7 +20,7 @@ assert_payload_read_back() {
   [ -f "$OUT/zeta-hostname.txt" ]
   [ "$(cat "$OUT/zeta-hostname.txt")" = "node-1" ]
   diff -u "$GOOD" "$OUT/zeta-authorized-keys.pub"
-  jq -e '.schema == 1 and .hostname == "node-1"' "$OUT/zeta-node.json" >/dev/null
+  jq -e '.schema == 2 and .hostname == "node-1"' "$OUT/zeta-node.json" >/dev/null
 }
 
 @test "sourcing with ZETA_INSTALL_LIB=1 defines the functions and runs nothing" {
@@ -45,7 +45,9 @@ assert_payload_read_back() {
   PAD=300 build_stick iso "$BATS_TEST_TMPDIR/b.iso" node-1 "$GOOD"
   a="$(esp_offset_of "$BATS_TEST_TMPDIR/a.iso")"
   b="$(esp_offset_of "$BATS_TEST_TMPDIR/b.iso")"
-  [ -n "$a" ] && [ -n "$b" ] && [ "$a" != "$b" ]
+  [ -n "$a" ]
+  [ -n "$b" ]
+  [ "$a" != "$b" ]
   zeta_read_esp_payload "$BATS_TEST_TMPDIR/a.iso" "$OUT"
   assert_payload_read_back
   rm -rf "$OUT"
@@ -68,7 +70,7 @@ assert_payload_read_back() {
 }
 
 @test "loop block device of an isohybrid ISO: payload read back (no mount)" {
-  [ "$(id -u)" -eq 0 ] || skip "needs root for losetup"
+  needs_root
   build_stick iso "$BATS_TEST_TMPDIR/stick.iso" node-1 "$GOOD"
   dev="$(new_loop "$BATS_TEST_TMPDIR/stick.iso" --read-only)"
   [ -b "$dev" ]
@@ -150,8 +152,11 @@ assert_payload_read_back() {
   run ! grep -q $'\r' "$BATS_TEST_TMPDIR/id/authorized_keys"
 }
 
-@test "payload written by zflash inject (mtools when ZFLASH_BIN is unset) is identical after the installer's own filter" {
-  build_stick iso "$BATS_TEST_TMPDIR/stick.iso" node-1 "$GOOD" control-plane storage
+@test "contract: the payload zflash inject writes is identical after the installer's own filter" {
+  # The real engine, never a stand-in: run.sh refuses to run without ZFLASH_BIN.
+  [ -n "${ZFLASH_BIN:-}" ]
+  ERASE_POLICY=any ERASE_DISK=nvme-Zeta_SSD_S4EWNX0R123456A \
+    build_stick iso "$BATS_TEST_TMPDIR/stick.iso" node-1 "$GOOD" control-plane storage
   zeta_read_esp_payload "$BATS_TEST_TMPDIR/stick.iso" "$OUT"
   zeta_load_payload "$OUT" "$BATS_TEST_TMPDIR/id"
   diff -u "$GOOD" "$BATS_TEST_TMPDIR/id/authorized_keys"
@@ -159,4 +164,8 @@ assert_payload_read_back() {
   [ "$(cat "$BATS_TEST_TMPDIR/id/roles")" = "$(printf 'control-plane\nstorage')" ]
   # the manifest's keys agree with the .pub file
   diff -u <(jq -r '.keys[]' "$OUT/zeta-node.json") "$GOOD"
+  # the erase policy the engine wrote is the one the installer acts on
+  [ "$(jq -r .schema "$OUT/zeta-node.json")" = 2 ]
+  [ "$(cat "$BATS_TEST_TMPDIR/id/erase-policy")" = any ]
+  [ "$(cat "$BATS_TEST_TMPDIR/id/erase-disk")" = nvme-Zeta_SSD_S4EWNX0R123456A ]
 }

@@ -25,7 +25,10 @@ teardown() {
   [ "$(cat "$ID/hostname")" = "node-9" ]
   diff -u "$GOOD" "$ID/authorized_keys"
   [ "$(cat "$ID/roles")" = "$(printf 'storage\ngpu')" ]
-  [ ! -e "$ID/password-hash" ] && [ ! -e "$ID/wifi-psk" ]
+  [ ! -e "$ID/password-hash" ]
+  [ ! -e "$ID/wifi-psk" ]
+  [ "$(cat "$ID/erase-policy")" = blank-only ]
+  [ ! -e "$ID/erase-disk" ]
 }
 
 @test "load_payload: Wi-Fi (hex PSK) and password hash from the manifest" {
@@ -40,14 +43,15 @@ teardown() {
   [[ "$(cat "$ID/password-hash")" == '$6$salt$'* ]]
 }
 
-@test "load_payload: bad Wi-Fi, bad hash and a non-schema-1 manifest are ignored, not fatal" {
+@test "load_payload: bad Wi-Fi, bad hash and an unknown manifest schema are ignored, not fatal" {
   printf 'node-1\n' >"$P/zeta-hostname.txt"
   cp "$GOOD" "$P/zeta-authorized-keys.pub"
   node_json node-1 "$GOOD" | jq '.wifi = {ssid: "x", psk: "hunter2"} | .passwordHash = "plain:text"' >"$P/zeta-node.json"
   run zeta_load_payload "$P" "$ID"
   [ "$status" -eq 0 ]
-  [ ! -e "$ID/wifi-psk" ] && [ ! -e "$ID/password-hash" ]
-  echo '{"schema": 2, "roles": ["gpu"]}' >"$P/zeta-node.json"
+  [ ! -e "$ID/wifi-psk" ]
+  [ ! -e "$ID/password-hash" ]
+  echo '{"schema": 3, "roles": ["gpu"]}' >"$P/zeta-node.json"
   run zeta_load_payload "$P" "$ID"
   [ "$status" -eq 0 ]
   [ ! -s "$ID/roles" ]
@@ -118,7 +122,7 @@ teardown() {
 }
 
 @test "partition layout on a real (loop) disk: BIOS boot, 512 MiB ESP, root" {
-  [ "$(id -u)" -eq 0 ] || skip "needs root for losetup"
+  needs_root
   truncate -s 1G "$BATS_TEST_TMPDIR/target.img"
   dev="$(new_loop "$BATS_TEST_TMPDIR/target.img")"
   zeta_partition "$dev" >/dev/null
@@ -141,7 +145,8 @@ teardown() {
   ZETA_FLAKE_SRC="$REPO/nixos" ZETA_LIVE_NM_DIR="$BATS_TEST_TMPDIR/livenm" \
     zeta_write_identity "$ID" "$root" /dev/disk/by-id/ata-TEST
   fl="$root/etc/zeta/flake"
-  [ -f "$fl/flake.nix" ] && [ -f "$fl/modules/roles.nix" ]
+  [ -f "$fl/flake.nix" ]
+  [ -f "$fl/modules/roles.nix" ]
   [ "$(cat "$fl/identity/hostname")" = node-1 ]
   diff -u "$GOOD" "$fl/identity/authorized_keys"
   [ "$(cat "$fl/identity/roles")" = "$(printf 'worker\ngpu')" ]
@@ -178,7 +183,7 @@ run_main() {
 }
 
 @test "zeta_main: unattended install ends in the banner, log kept on the node" {
-  [ "$(id -u)" -eq 0 ] || skip "needs root for losetup"
+  needs_root
   run_main
   [ "$status" -eq 0 ]
   [[ "$output" == *"ZETA NODE INSTALLED: node-1"* ]]
@@ -194,7 +199,7 @@ run_main() {
 }
 
 @test "zeta_main: nixos-install failure prints the diagnostics block, exit 1" {
-  [ "$(id -u)" -eq 0 ] || skip "needs root for losetup"
+  needs_root
   NIXOS_INSTALL_RC=7 run_main
   [ "$status" -eq 1 ]
   [[ "$output" == *"==== ZETA INSTALLER: PROBLEM ===="*"reason: nixos-install failed (exit 7)"*"Photograph this screen"* ]]

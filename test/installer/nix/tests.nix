@@ -80,6 +80,83 @@ let
   };
   modulePaths = cfg: builtins.filter builtins.isPath cfg.args.modules;
 
+  # The shared table (also judged by install.bats and app/node/identity.test.ts): each section
+  # validate.nix implements, every input, the verdict.
+  table = builtins.fromJSON (builtins.readFile (fixtures + "/validation.json"));
+  text =
+    i:
+    if builtins.isString i then
+      i
+    else
+      i.prefix + builtins.concatStringsSep "" (builtins.genList (_: i.repeat) i.times) + i.suffix;
+  judge =
+    section: f:
+    map (e: {
+      input = builtins.substring 0 80 (text (builtins.elemAt e 0));
+      verdict = f (text (builtins.elemAt e 0));
+    }) table.${section};
+  expected =
+    section:
+    map (e: {
+      input = builtins.substring 0 80 (text (builtins.elemAt e 0));
+      verdict = builtins.elemAt e 1;
+    }) table.${section};
+  tableCase = section: f: {
+    name = "shared table: ${section} (validation.json) judged like the installer";
+    got = builtins.filter (x: !(builtins.elem x (expected section))) (judge section f);
+    want = [ ];
+  };
+
+  # The installer ISO module with just enough of NixOS around it to read what it sets.
+  marker = import ../../../nixos/installer/marker.nix {
+    nixpkgsRev = "1f08a4df998e21f4e8be8fb6fbf61d11a1a5076a";
+  };
+  iso = import ../../../nixos/installer/iso.nix {
+    inherit lib;
+    config = {
+      system.build = {
+        nixos-install = "nixos-install";
+        nixos-generate-config = "nixos-generate-config";
+      };
+      networking.networkmanager.package = "networkmanager";
+      nix.package = "nix";
+      i18n.defaultLocale = "en_US.UTF-8";
+    };
+    pkgs =
+      pkgs
+      // lib.genAttrs [
+        "bashInteractive"
+        "coreutils"
+        "util-linux"
+        "gnugrep"
+        "gnused"
+        "gawk"
+        "findutils"
+        "getent"
+        "iproute2"
+        "systemd"
+        "mtools"
+        "dosfstools"
+        "e2fsprogs"
+        "qrencode"
+      ] (n: "pkgs.${n}")
+      // {
+        stdenv.hostPlatform.system = "x86_64-linux";
+        runCommand = name: _: _: "/nix/store/${name}";
+        writeText = name: text: {
+          inherit name text;
+          outPath = "/nix/store/${name}";
+        };
+      };
+    zetaFlakeSrc = "/flake";
+    zetaNixpkgs = {
+      outPath = "/nixpkgs";
+      rev = "1f08a4df998e21f4e8be8fb6fbf61d11a1a5076a";
+    };
+  };
+  isoCfg = lib.resolve iso;
+  lock = builtins.fromJSON (builtins.readFile ../../../nixos/flake.lock);
+
   cases = [
     {
       name = "flake: nixpkgs pinned to a stable release branch";
@@ -123,6 +200,94 @@ let
         "/nixpkgs/nixos/modules/installer/cd-dvd/installation-cd-minimal.nix"
       ];
     }
+    (tableCase "hostname" (h: (v.parseHostname h).value or null))
+    (tableCase "keyLine" v.isSshPublicKey)
+    (tableCase "keysFile" v.filterKeys)
+    (tableCase "role" (r: v.parseRoles r != [ ]))
+
+    # --- installer ISO: marker, names, console ---
+    {
+      name = "marker: volume ID zeta-<version>-<arch> (<= 32), JSON as docs/payload.md says";
+      got = [
+        marker.volumeID
+        (builtins.fromJSON marker.json)
+        (builtins.fromJSON (import ../../../nixos/installer/marker.nix { nixpkgsRev = "dirty"; }).json)
+        .nixpkgs.rev
+      ];
+      want = [
+        "zeta-0.2.0-x86_64"
+        {
+          zetaInstaller = 1;
+          version = "0.2.0";
+          payloadSchemas = [
+            1
+            2
+          ];
+          nixpkgs.rev = "1f08a4df998e21f4e8be8fb6fbf61d11a1a5076a";
+          system = "x86_64-linux";
+        }
+        null
+      ];
+    }
+    {
+      name = "iso.nix: marker at the ISO root and in /etc, volume ID and file name for Zeta, serial console";
+      got = [
+        isoCfg.isoImage.volumeID
+        isoCfg.image.baseName
+        (map (c: {
+          inherit (c) target;
+          text = c.source.text;
+        }) isoCfg.isoImage.contents)
+        isoCfg.environment.etc."zeta-installer.json".source.text
+        isoCfg.boot.kernelParams
+        isoCfg.systemd.services."serial-getty@ttyS0".enable
+        isoCfg.systemd.services.zeta-serial-log.serviceConfig.TTYPath
+      ];
+      want = [
+        marker.volumeID
+        "zeta-installer-0.2.0-x86_64-linux"
+        [
+          {
+            target = "/zeta-installer.json";
+            text = marker.json;
+          }
+        ]
+        marker.json
+        [
+          "console=ttyS0,115200n8"
+          "console=tty1"
+        ]
+        false
+        "/dev/ttyS0"
+      ];
+    }
+    {
+      name = "flake.lock: nixpkgs pinned to a nixos-25.05 revision with its narHash";
+      got =
+        let
+          n = lock.nodes.nixpkgs;
+        in
+        [
+          n.original
+          n.locked.type
+          (builtins.match "[0-9a-f]{40}" n.locked.rev != null)
+          (builtins.match "sha256-[A-Za-z0-9+/]{43}=" n.locked.narHash != null)
+          lock.nodes.root.inputs.nixpkgs
+        ];
+      want = [
+        {
+          owner = "NixOS";
+          repo = "nixpkgs";
+          ref = "nixos-25.05";
+          type = "github";
+        }
+        "github"
+        true
+        true
+        "nixpkgs"
+      ];
+    }
+
     # --- keys filtering ---
     {
       name = "keys: every good fixture key is accepted";
@@ -194,7 +359,7 @@ let
       want = true;
     }
     {
-      name = "hostname: trailing spaces and CR trimmed; bad ones rejected";
+      name = "hostname: trailing spaces and CR trimmed, lowercased as the installer does; bad ones rejected";
       got = map (h: (v.parseHostname h).value or null) [
         "node-2   \r\n"
         "a"
@@ -210,7 +375,7 @@ let
       want = [
         "node-2"
         "a"
-        null
+        "node-2"
         null
         null
         null
