@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attachSparseLoop, type Loop } from '../../test/fixtures.js';
-import { ciMachine, linuxLaptop } from '../drives/recorded-drives.fixtures.js';
+import { attachSparseLoop, systemDisks, type Loop } from '../../test/fixtures.js';
+import { ciMachine, linuxLaptop } from '../../test/recorded-drives.fixtures.js';
 import type { PolicyContext } from '../drives/types.js';
 import { createDrivesCommand, drivesCommand } from './drives-command.js';
 import type { CliIo } from './io.js';
@@ -80,8 +80,8 @@ describe('zflash drives on this machine (real drivelist and a real loop device)'
       drive: { size: 64 * MiB, isLoop: true },
       verdict: { status: 'eligible', reasons: [] },
     });
-    const vda = drives.find((d) => d.drive.device === '/dev/vda');
-    expect(vda?.verdict.status).toBe('refused');
+    const [system] = systemDisks();
+    expect(drives.find((d) => d.drive.device === system)?.verdict.status).toBe('refused');
   });
 
   it('--json without ZFLASH_ALLOW_LOOP hides loop devices', async () => {
@@ -111,10 +111,15 @@ describe('zflash drives on this machine (real drivelist and a real loop device)'
     expect(lines.find((l) => l.startsWith(loop!.device))).toMatch(
       /\s67\.1 MB\s+LOOP\s+Loop device .*\s+-\s+eligible$/,
     );
-    const vda = lines.findIndex((l) => l.startsWith('/dev/vda '));
-    expect(lines[vda]).toMatch(/274\.9 GB\s+UNKNOWN\s+0x1af4\s+\/\s+refused$/);
-    expect(lines[vda + 1]).toMatch(
-      /^ {4}refused: This computer runs from this drive: it holds \/\. \[DRIVE_SYSTEM\]$/,
+    // The system disk is derived from `/` (findmnt, lsblk), not this machine's recorded name.
+    const [system] = systemDisks();
+    const row = lines.findIndex((l) => l.startsWith(`${system} `));
+    expect(row).toBeGreaterThan(0);
+    expect(lines[row]).toMatch(/\srefused$/);
+    expect(lines.slice(row + 1)).toContainEqual(
+      expect.stringMatching(
+        /^ {4}refused: This computer runs from this drive: it holds .+\. \[DRIVE_SYSTEM\]$/,
+      ),
     );
   });
 
@@ -127,9 +132,8 @@ describe('zflash drives on this machine (real drivelist and a real loop device)'
     expect(await run).toBe(0);
     const events = stdout.lines().map((l) => JSON.parse(l) as { type: string } & JsonDrive);
     // Other suites may plug loop devices meanwhile: only ours is asserted.
-    expect(events.filter((e) => e.drive?.device === '/dev/vda').map((e) => e.type)).toEqual([
-      'attach',
-    ]);
+    const [system] = systemDisks();
+    expect(events.filter((e) => e.drive?.device === system).map((e) => e.type)).toEqual(['attach']);
     expect(
       events.some((e) => e.drive.device === loop!.device && e.verdict.status === 'eligible'),
     ).toBe(true);

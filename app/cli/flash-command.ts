@@ -163,7 +163,7 @@ export const flashCommand: Command = async (argv, io) => {
       const checked = await recheckDrive(values.drive, {
         imagePath,
         imageSize: image.size,
-        env: io.env,
+        allowLoop: io.env['ZFLASH_ALLOW_LOOP'] === '1',
       });
       const { drive, verdict } = checked;
       if (verdict.status === 'refused') throw driveRefusedError(checked);

@@ -5,6 +5,6 @@
 import { driveRefusedError, recheckDrive } from '../drives/index.js';
 
 export async function guardBlockDevice(path: string, env: NodeJS.ProcessEnv): Promise<void> {
-  const checked = await recheckDrive(path, { env });
+  const checked = await recheckDrive(path, { allowLoop: env['ZFLASH_ALLOW_LOOP'] === '1' });
   if (checked.verdict.status === 'refused') throw driveRefusedError(checked);
 }

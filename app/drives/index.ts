@@ -18,6 +18,7 @@ export {
   LARGE_DRIVE_BYTES,
   assessDrive,
   isProtectedMount,
+  isRemovableMediaMount,
   isVirtualDeviceName,
   sameDevice,
   statusOf,
@@ -25,7 +26,6 @@ export {
 } from './policy.js';
 export {
   defaultAppPaths,
-  loopAllowed,
   readSystemContext,
   usesFromMountpoints,
   type SystemContextOptions,
@@ -45,4 +45,15 @@ export {
   type RecheckedDrive,
 } from './recheck.js';
 export { devNumberOf } from './linux-block.js';
+export {
+  darwinUnmountCommand,
+  linuxUnmountCommand,
+  unmountDrive,
+  windowsCleanScript,
+  type Exec,
+  type ExecResult,
+  type UnmountOptions,
+  type UnmountResult,
+  type UnmountTarget,
+} from './unmount.js';
 export { driveRefusedError } from './refusal.js';

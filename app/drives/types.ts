@@ -51,7 +51,7 @@ export interface DriveInfo {
   readonly isReadOnly: boolean;
   /** Mount points of the drive's partitions (and of the drive itself), as paths. */
   readonly mountpoints: readonly string[];
-  /** A Linux loop device, listed only with ZFLASH_ALLOW_LOOP=1 (tests and VM workflows). */
+  /** A Linux loop device, listed only when loop devices are allowed (tests and VM workflows). */
   readonly isLoop: boolean;
   readonly blockSize: number;
   readonly logicalBlockSize: number;
@@ -62,6 +62,7 @@ export type VerdictStatus = 'eligible' | 'warn' | 'refused';
 
 export type ReasonCode =
   | 'DRIVE_SYSTEM'
+  | 'DRIVE_MOUNTED'
   | 'DRIVE_SWAP'
   | 'DRIVE_HOLDS_IMAGE'
   | 'DRIVE_HOLDS_APP'
@@ -107,10 +108,26 @@ export type DiskUse =
       readonly disk: string;
       readonly source: string;
       readonly target: string;
+      /** Mounted by udisks (libmount's utab records `uhelper=udisks2`): removable media. */
+      readonly udisks?: boolean;
     }
   | { readonly kind: 'swap'; readonly disk: string; readonly source: string }
-  | { readonly kind: 'image'; readonly disk: string; readonly path: string }
-  | { readonly kind: 'app'; readonly disk: string; readonly path: string };
+  | {
+      readonly kind: 'image';
+      readonly disk: string;
+      readonly path: string;
+      /**
+       * `backing-file`: the disk is a loop device whose backing file is this very file (same
+       * device and inode): writing the loop device writes over the image.
+       */
+      readonly via?: 'backing-file';
+    }
+  | {
+      readonly kind: 'app';
+      readonly disk: string;
+      readonly path: string;
+      readonly via?: 'backing-file';
+    };
 
 /**
  * Where the system facts came from. `procfs`: the Linux kernel's own mount and swap tables
@@ -127,7 +144,7 @@ export interface PolicyContext {
   readonly imageSize: number | null;
   /** Files Zeta Flash runs from (the Node/Electron binary, this module). */
   readonly appPaths: readonly string[];
-  /** ZFLASH_ALLOW_LOOP=1: loop devices are listed and may be written (tests, VM workflows). */
+  /** Loop devices are listed and may be written (tests, VM workflows); the front end decides. */
   readonly allowLoop: boolean;
   readonly uses: readonly DiskUse[];
 }
