@@ -44,7 +44,7 @@ import {
   run,
   sha256,
   tempDir,
-  zflash as runZflash,
+  zflashWithin,
   ZFLASH_BIN,
   type Loop,
   type Mount,
@@ -54,7 +54,8 @@ const MiB = 1024 * 1024;
 const tmp = tempDir('zflash-safety-');
 const tag = `zflash-test-${process.pid}-${Date.now()}`;
 const env = { ZFLASH_ALLOW_LOOP: '1' };
-const zflash = (args: string[]) => runZflash(args, env);
+// A flash that hangs (etcher-sdk retried an EBUSY open for ~19 minutes) fails instead.
+const zflash = (args: string[]) => zflashWithin(args, env, 90_000);
 const loops: Loop[] = [];
 const mounts: Mount[] = [];
 

@@ -453,3 +453,21 @@ export function mountExt4(device: string, target: string): Mount {
     },
   };
 }
+
+/**
+ * `zflash ARGS` like `zflash()`, but killed after `timeoutMs` (a hang becomes a failure with
+ * `code: null` and `signal: 'SIGKILL'` instead of blocking the whole test run).
+ */
+export function zflashWithin(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  timeoutMs = 120_000,
+) {
+  const r = spawnSync(process.execPath, [ZFLASH_BIN, ...args], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+  });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}

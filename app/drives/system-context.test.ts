@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZflashError } from '../errors.js';
-import { devNumberOf, diskChain, parseMountinfo, parseSwaps } from './linux-block.js';
+import {
+  devNumberOf,
+  diskChain,
+  parseMountinfo,
+  parseSwaps,
+  parseUdisksTargets,
+} from './linux-block.js';
 import {
   attachLoop,
   attachSparseLoop,
@@ -46,6 +52,18 @@ describe('kernel table parsing', () => {
         source: '/dev/loop3p1',
       },
     ]);
+  });
+
+  it('finds the mount points udisks made in libmount’s utab', () => {
+    const utab = [
+      'SRC=/dev/sdb1 TARGET=/run/media/alice/STICK ROOT=/ OPTS=uhelper=udisks2',
+      'SRC=/dev/sdc1 TARGET=/mnt/auto/My\\040Disk ROOT=/ OPTS=x-gvfs-show,uhelper=udisks2',
+      'SRC=/dev/sdd1 TARGET=/srv/data ROOT=/ OPTS=x-systemd.automount',
+      'ID=42 SRC=/dev/sde1 TARGET=/mnt/udisks2ish ROOT=/ OPTS=uhelper=udisks2x',
+      '',
+    ].join('\n');
+    expect(parseUdisksTargets(utab)).toEqual(['/run/media/alice/STICK', '/mnt/auto/My Disk']);
+    expect(parseUdisksTargets('')).toEqual([]);
   });
 
   it('parses /proc/swaps', () => {

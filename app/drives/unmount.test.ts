@@ -14,7 +14,7 @@ import {
   type Mount,
 } from '../../test/fixtures.js';
 import { ZflashError } from '../errors.js';
-import { devNumberOf } from './linux-block.js';
+import { devNumberOf, diskFamily } from './linux-block.js';
 import {
   darwinUnmountCommand,
   linuxUnmountCommand,
@@ -187,6 +187,15 @@ describe('unmountDrive on Linux (real loop devices and ext4 mounts)', () => {
     if (spawnSync('partx', ['-u', loop.device]).status !== 0) run('partx', ['-a', loop.device]);
     return { loop, p1: `${loop.device}p1`, p2: `${loop.device}p2` };
   }
+
+  it('knows a disk’s family from sysfs: the disk and its partitions, not a longer-named disk', async () => {
+    const { loop } = twoPartitions('family.img');
+    const name = loop.device.slice('/dev/'.length);
+    expect([...(await diskFamily(name))].sort()).toEqual([name, `${name}p1`, `${name}p2`]);
+    const { short, long } = attachPrefixLoops(tmp.path, 8 * MiB);
+    loops.push(short, long);
+    expect([...(await diskFamily(short.device.slice(5)))]).toEqual([short.device.slice(5)]);
+  });
 
   it('refuses a filesystem mounted outside the removable-media places, unmounting nothing', async () => {
     const { loop, p1, p2 } = twoPartitions('outside.img');
