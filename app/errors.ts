@@ -166,6 +166,18 @@ export const ERROR_CODES = {
     kind: 'target',
     doc: 'the target file exists and overwriting was not asked for',
   },
+  ZFLASH_TARGET_FOLDER_MISSING: {
+    kind: 'target',
+    doc: 'the folder the --target file should go in does not exist',
+  },
+  ZFLASH_TARGET_IS_IMAGE: {
+    kind: 'target',
+    doc: 'the --target file is the image itself (same file, a link to it, or a hard link)',
+  },
+  ZFLASH_TARGET_LINK: {
+    kind: 'target',
+    doc: 'the --target path is a symbolic link or a file with other hard links',
+  },
   ZFLASH_TARGET_READ_ONLY: { kind: 'target', doc: 'the target is read-only or not permitted' },
   ZFLASH_TARGET_BUSY: { kind: 'target', doc: 'the target is in use by another program' },
   ZFLASH_TARGET_EMPTY: { kind: 'target', doc: 'the drive reports no medium' },
@@ -176,6 +188,14 @@ export const ERROR_CODES = {
   ZFLASH_DRIVE_CHANGED: {
     kind: 'target',
     doc: 'the drive changed between the safety check and the write',
+  },
+  ZFLASH_DRIVE_MOUNTED: {
+    kind: 'target',
+    doc: 'a filesystem on the drive is mounted outside the removable-media places',
+  },
+  ZFLASH_DRIVE_BUSY: {
+    kind: 'target',
+    doc: 'a filesystem on the drive is in use and could not be unmounted',
   },
   ZFLASH_DRIVE_TOO_SMALL: { kind: 'target', doc: 'the drive is smaller than the image' },
   ZFLASH_ELEVATION_UNAVAILABLE: {
@@ -224,6 +244,10 @@ export const ERROR_CODES = {
   ZFLASH_DRIVE_VANISHED: { kind: 'io', doc: 'the drive disappeared while it was written' },
   ZFLASH_VERIFY_MISMATCH: { kind: 'io', doc: 'the drive returned other data than was written' },
   ZFLASH_VERIFY_PAYLOAD: { kind: 'io', doc: 'the node files did not read back as written' },
+  ZFLASH_UNMOUNT_FAILED: {
+    kind: 'io',
+    doc: "the drive's filesystems could not be unmounted (not because they are in use)",
+  },
   ZFLASH_DRIVE_SCAN_FAILED: {
     kind: 'io',
     doc: 'the drives or the system tables could not be read',

@@ -5,30 +5,20 @@
  * engine's own type, so a field added in one place and not the other fails to compile.
  */
 import { z } from 'zod';
-import type { AssessedDrive, DriveEvent, DriveInfo, Reason, Verdict } from './drives/types.js';
+import {
+  REASON_CODES,
+  type AssessedDrive,
+  type DriveEvent,
+  type DriveInfo,
+  type Reason,
+  type Verdict,
+} from './drives/types.js';
 import { errorJsonSchema, flashEventSchema, flashResultSchema } from './flash/events.js';
 
 export { errorJsonSchema, flashEventSchema, flashResultSchema };
 export { FLASH_PHASES } from './flash/events.js';
 
-export const REASON_CODES = [
-  'DRIVE_SYSTEM',
-  'DRIVE_SWAP',
-  'DRIVE_HOLDS_IMAGE',
-  'DRIVE_HOLDS_APP',
-  'DRIVE_VIRTUAL',
-  'DRIVE_READ_ONLY',
-  'DRIVE_SIZE_UNKNOWN',
-  'DRIVE_TOO_SMALL',
-  'DRIVE_LARGE',
-  'DRIVE_NOT_REMOVABLE',
-  'DRIVE_LOOP_NOT_ALLOWED',
-  'DRIVE_NOT_FOUND',
-  'DRIVE_NOT_BLOCK_DEVICE',
-  'DRIVE_PARTITION',
-  'DRIVE_NOT_LISTED',
-  'DRIVE_CHANGED',
-] as const satisfies readonly Reason['code'][];
+export { REASON_CODES };
 
 export const reasonSchema = z.object({
   code: z.enum(REASON_CODES),

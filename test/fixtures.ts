@@ -13,6 +13,7 @@ import {
   openSync,
   readSync,
   closeSync,
+  readdirSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -442,4 +443,148 @@ export function zflashAsync(
     child.on('error', reject);
     child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
   });
+}
+
+/**
+ * The whole disks the running system's `/` lives on, found with util-linux (findmnt, lsblk),
+ * independently of the code under test: `['/dev/vda']` on a VM, `['/dev/nvme0n1']` on a
+ * laptop, every disk under a LUKS/LVM root. Throws (never skips) when `/` is on no disk.
+ */
+export function systemDisks(): string[] {
+  const disks = disksUnder('/');
+  if (disks.length === 0) throw new Error('`/` is on no block device here (a container?)');
+  return disks;
+}
+
+/** The whole disks holding `path` (its filesystem's device and everything under it), or []. */
+export function disksUnder(path: string): string[] {
+  const source = run('findmnt', ['-n', '-o', 'SOURCE', '-T', path])
+    .trim()
+    .replace(/\[.*\]$/, '');
+  if (!source.startsWith('/dev/')) return [];
+  return run('lsblk', ['-n', '-s', '-r', '-o', 'NAME,TYPE', source])
+    .split('\n')
+    .map((l) => l.trim().split(' '))
+    .filter(([, type]) => type === 'disk')
+    .map(([name]) => `/dev/${name}`);
+}
+
+function ownLoop(device: string, file: string): Loop {
+  let attached = true;
+  return {
+    device,
+    backingFile: file,
+    detach() {
+      if (!attached) return;
+      attached = false;
+      const back = spawnSync('losetup', ['-n', '-O', 'BACK-FILE', device]).stdout.toString().trim();
+      if (back.replace(/ \(deleted\)$/, '') === file) run('losetup', ['-d', device]);
+    },
+  };
+}
+
+/** Whether /dev/loopN is attached to anything now. */
+function loopAttached(n: number): boolean {
+  try {
+    readFileSync(`/sys/block/loop${n}/loop/backing_file`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Two loop devices whose names are a prefix pair, `/dev/loopN` and `/dev/loopN0` (like
+ * `/dev/sda` and `/dev/sdaa`), over new files in `dir`. N is picked among free high numbers
+ * (losetup creates the nodes) so suites using `losetup -f` do not race for them.
+ */
+export function attachPrefixLoops(
+  dir: string,
+  sizeBytes: number,
+  opts: { partitions?: boolean } = {},
+): { short: Loop; long: Loop } {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const n = 100 + Math.floor(Math.random() * 800);
+    if (loopAttached(n) || loopAttached(n * 10)) continue;
+    const files = [join(dir, `loop${n}.img`), join(dir, `loop${n}0.img`)] as const;
+    for (const f of files) {
+      writeFileSync(f, '');
+      truncateSync(f, sizeBytes);
+    }
+    const flags = opts.partitions ? ['-P'] : [];
+    const a = spawnSync('losetup', [...flags, `/dev/loop${n}`, files[0]]);
+    if (a.status !== 0) continue;
+    const short = ownLoop(`/dev/loop${n}`, files[0]);
+    const b = spawnSync('losetup', [...flags, `/dev/loop${n}0`, files[1]]);
+    if (b.status !== 0) {
+      short.detach();
+      continue;
+    }
+    return { short, long: ownLoop(`/dev/loop${n}0`, files[1]) };
+  }
+  throw new Error('found no free /dev/loopN + /dev/loopN0 pair in 50 tries');
+}
+
+/** Gives a loop device one Linux partition covering it (MBR) and tells the kernel; returns `…p1`. */
+export function partitionLoop(loop: Loop): string {
+  run('sfdisk', ['--quiet', loop.device], { input: 'label: dos\n,,83\n' });
+  // Attached with -P, the kernel saw an empty table; tell it about the new partition.
+  const u = spawnSync('partx', ['-u', loop.device]);
+  if (u.status !== 0) run('partx', ['-a', loop.device]);
+  return `${loop.device}p1`;
+}
+
+export interface Mount {
+  readonly target: string;
+  readonly device: string;
+  /** Whether the kernel still lists `device` mounted at `target`. */
+  isMounted(): boolean;
+  /** Unmounts it if it is still ours there; removes the folder if this fixture made it. */
+  cleanup(): void;
+}
+
+/** mkfs.ext4 on `device` and mounts it at `target` (created if missing). */
+export function mountExt4(device: string, target: string): Mount {
+  run('mkfs.ext4', ['-q', '-F', device]);
+  let made = false;
+  try {
+    readdirSync(target);
+  } catch {
+    mkdirSync(target, { recursive: true });
+    made = true;
+  }
+  run('mount', [device, target]);
+  const isMounted = () =>
+    spawnSync('findmnt', ['-n', '-o', 'SOURCE', '--mountpoint', target])
+      .stdout.toString()
+      .split('\n')
+      .includes(device);
+  return {
+    target,
+    device,
+    isMounted,
+    cleanup() {
+      // Only ever what this fixture mounted: the same device at the same place.
+      while (isMounted()) run('umount', [target]);
+      if (made) rmSync(target, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * `zflash ARGS` like `zflash()`, but killed after `timeoutMs` (a hang becomes a failure with
+ * `code: null` and `signal: 'SIGKILL'` instead of blocking the whole test run).
+ */
+export function zflashWithin(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  timeoutMs = 120_000,
+) {
+  const r = spawnSync(process.execPath, [ZFLASH_BIN, ...args], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+  });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }

@@ -328,6 +328,22 @@ describe('the job file: one handle, checked, read, never deleted by path (root, 
     expectRefused(r, 'ZFLASH_HELPER_JOB', /exactly one of drive and file/);
     expect(existsSync(out)).toBe(false);
   });
+
+  it('refuses a job naming only a file: root writes drives, never a path a user chose', async () => {
+    // A root-owned file the requester must not be able to overwrite through the helper.
+    const victim = `${tmp.path}/root-owned.conf`;
+    writeFileSync(victim, 'keep me\n', { mode: 0o644 });
+    const job = {
+      ...writeJob(target.loop.device),
+      drive: null,
+      file: { path: victim, overwrite: true },
+    };
+    const dir = requesterJob('a-file-only', JSON.stringify(job));
+    const r = await helper(['write', '--job', `${dir}/job.json`], { PKEXEC_UID: String(NOBODY) });
+    expectRefused(r, 'ZFLASH_HELPER_JOB', /writes drives only/);
+    expect(readFileSync(victim, 'utf8')).toBe('keep me\n');
+    expectNothingTouched();
+  });
 });
 
 describe('the files channel (osascript, UAC) run for real as root', () => {

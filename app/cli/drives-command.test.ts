@@ -1,12 +1,11 @@
 import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { existsSync, realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attachSparseLoop, type Loop } from '../../test/fixtures.js';
+import { attachSparseLoop, systemDisks, type Loop } from '../../test/fixtures.js';
 import { cliLines, onlyLine } from '../../test/json-lines.js';
-import { ciMachine, linuxLaptop } from '../drives/recorded-drives.fixtures.js';
+import { ciMachine, linuxLaptop } from '../../test/recorded-drives.fixtures.js';
 import type { PolicyContext } from '../drives/types.js';
 import { createDrivesCommand, drivesCommand } from './drives-command.js';
 import type { CliIo } from './io.js';
@@ -55,16 +54,6 @@ function makeIo(env: NodeJS.ProcessEnv = {}, signal = new AbortController().sign
   return { io, stdout, stderr };
 }
 
-/** The whole disk under `/`: the mounted device's MAJ:MIN, up to its disk through sysfs. */
-function rootDisk(): string {
-  const { dev } = statSync('/', { bigint: true });
-  const major = (dev >> 8n) & 0xfffn;
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
-  const sys = realpathSync(`/sys/dev/block/${major}:${minor}`);
-  const disk = existsSync(`${sys}/partition`) ? dirname(sys) : sys;
-  return `/dev/${basename(disk)}`;
-}
-
 const driveLines = (text: string) => cliLines(text).flatMap((l) => (l.type === 'drive' ? [l] : []));
 
 describe('zflash drives on this machine (real drivelist and a real loop device)', () => {
@@ -90,9 +79,8 @@ describe('zflash drives on this machine (real drivelist and a real loop device)'
       drive: { size: 64 * MiB, isLoop: true },
       verdict: { status: 'eligible', reasons: [] },
     });
-    // Whatever disk this machine runs from (derived, not hard-coded) is listed and refused.
-    const root = drives.find((d) => d.drive.mountpoints.includes('/'));
-    if (root) expect(root.verdict.reasons.map((r) => r.code)).toContain('DRIVE_SYSTEM');
+    const [system] = systemDisks();
+    expect(drives.find((d) => d.drive.device === system)?.verdict.status).toBe('refused');
   });
 
   it('--json without ZFLASH_ALLOW_LOOP hides loop devices', async () => {
@@ -121,15 +109,15 @@ describe('zflash drives on this machine (real drivelist and a real loop device)'
     expect(lines.find((l) => l.startsWith(loop!.device))).toMatch(
       /\s67\.1 MB\s+LOOP\s+Loop device .*\s+-\s+eligible$/,
     );
-    // The disk this machine runs from, derived from the running system, never hard-coded.
-    const root = rootDisk();
-    const at = lines.findIndex((l) => l.startsWith(`${root} `));
-    expect(at).toBeGreaterThan(0);
-    expect(lines[at]).toMatch(/\s\/(,|\s).*\srefused$/);
-    expect(
-      lines.slice(at + 1).find((l) => !l.startsWith('    ') || l.includes('DRIVE_SYSTEM')),
-    ).toMatch(
-      /^ {4}refused: This computer runs from this drive: it holds \/.*\. \[DRIVE_SYSTEM\]$/,
+    // The system disk is derived from `/` (findmnt, lsblk), not this machine's recorded name.
+    const [system] = systemDisks();
+    const row = lines.findIndex((l) => l.startsWith(`${system} `));
+    expect(row).toBeGreaterThan(0);
+    expect(lines[row]).toMatch(/\srefused$/);
+    expect(lines.slice(row + 1)).toContainEqual(
+      expect.stringMatching(
+        /^ {4}refused: This computer runs from this drive: it holds .+\. \[DRIVE_SYSTEM\]$/,
+      ),
     );
   });
 

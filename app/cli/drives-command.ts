@@ -142,7 +142,11 @@ export function createDrivesCommand(deps: DrivesCommandDeps = {}): Command {
         return 0;
       }
       const { intervalMs, ...scanDeps } = deps;
-      const opts: ScanOptions = { ...scanDeps, env: io.env, imagePath: values.image ?? null };
+      const opts: ScanOptions = {
+        ...scanDeps,
+        allowLoop: io.env['ZFLASH_ALLOW_LOOP'] === '1',
+        imagePath: values.image ?? null,
+      };
 
       if (!values.watch) {
         const drives = await scanDrives(opts);

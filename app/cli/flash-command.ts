@@ -95,7 +95,7 @@ async function pickDrive(
   imagePath: string,
   allowLoop: boolean,
 ): Promise<{ drive: AssessedDrive; offered: true }> {
-  const drives = await scanDrives({ imagePath, env: allowLoop ? { ZFLASH_ALLOW_LOOP: '1' } : {} });
+  const drives = await scanDrives({ imagePath, allowLoop });
   const eligible = drives.filter((d) => d.verdict.status === 'eligible');
   if (eligible.length === 1 && eligible[0]) return { drive: eligible[0], offered: true };
   if (eligible.length === 0) {

@@ -1,4 +1,5 @@
 /** The drives module: scanner (drivelist + loop devices), our safety policy, watch, recheck. */
+export { REASON_CODES } from './types.js';
 export type {
   AssessedDrive,
   DiskUse,
@@ -18,6 +19,7 @@ export {
   LARGE_DRIVE_BYTES,
   assessDrive,
   isProtectedMount,
+  isRemovableMediaMount,
   isVirtualDeviceName,
   sameDevice,
   statusOf,
@@ -25,7 +27,6 @@ export {
 } from './policy.js';
 export {
   defaultAppPaths,
-  loopAllowed,
   readSystemContext,
   usesFromMountpoints,
   type SystemContextOptions,
@@ -45,4 +46,15 @@ export {
   type RecheckedDrive,
 } from './recheck.js';
 export { devNumberOf } from './linux-block.js';
+export {
+  darwinUnmountCommand,
+  linuxUnmountCommand,
+  unmountDrive,
+  windowsCleanScript,
+  type Exec,
+  type ExecResult,
+  type UnmountOptions,
+  type UnmountResult,
+  type UnmountTarget,
+} from './unmount.js';
 export { driveRefusedError } from './refusal.js';

@@ -13,6 +13,9 @@ const SYS_DEV_BLOCK = '/sys/dev/block';
 const SYS_BLOCK = '/sys/block';
 
 export interface MountEntry {
+  /** The mount's ID and its parent's, unique in this mount namespace (proc(5)). */
+  readonly id: number;
+  readonly parentId: number;
   /** `MAJ:MIN` of the mounted filesystem's device (0:NN for btrfs subvolumes, tmpfs, overlay…). */
   readonly devNumber: string;
   readonly target: string;
@@ -37,12 +40,17 @@ export function parseMountinfo(text: string): readonly MountEntry[] {
     const fields = line.trim().split(' ');
     const dash = fields.indexOf('-');
     if (fields.length < 5 || dash < 6) continue;
+    const id = Number(fields[0]);
+    const parentId = Number(fields[1]);
     const devNumber = fields[2];
     const target = fields[4];
     const fstype = fields[dash + 1];
     const source = fields[dash + 2];
+    if (!Number.isInteger(id) || !Number.isInteger(parentId)) continue;
     if (!devNumber || !target || !fstype || source === undefined) continue;
     entries.push({
+      id,
+      parentId,
       devNumber,
       target: unescapeMountField(target),
       fstype,
@@ -50,6 +58,27 @@ export function parseMountinfo(text: string): readonly MountEntry[] {
     });
   }
   return entries;
+}
+
+/**
+ * Mount points udisks made, from libmount's userspace table (`/run/mount/utab`, written by
+ * mount(8) as root): udisks mounts with `uhelper=udisks2`, which libmount keeps there since
+ * the kernel's table has no room for it. Lines are `KEY=value` fields (`SRC= TARGET= ROOT=
+ * OPTS=`), values escaped like mountinfo's.
+ */
+export function parseUdisksTargets(utab: string): readonly string[] {
+  const targets: string[] = [];
+  for (const line of utab.split('\n')) {
+    const fields = new Map<string, string>();
+    for (const field of line.trim().split(' ')) {
+      const eq = field.indexOf('=');
+      if (eq > 0) fields.set(field.slice(0, eq), unescapeMountField(field.slice(eq + 1)));
+    }
+    const target = fields.get('TARGET');
+    const opts = (fields.get('OPTS') ?? '').split(',');
+    if (target && opts.includes('uhelper=udisks2')) targets.push(target);
+  }
+  return targets;
 }
 
 /** Parses /proc/swaps: a header, then `Filename Type Size Used Priority`. */
@@ -169,6 +198,57 @@ async function readNumber(path: string): Promise<number | null> {
   } catch {
     return null;
   }
+}
+
+export interface LoopBacking {
+  /** `loop3` */
+  readonly name: string;
+  /** The backing file as the kernel names it now (renames followed; ` (deleted)` once unlinked). */
+  readonly backingFile: string;
+}
+
+/** Every attached loop device and its backing file (sysfs `loop/backing_file`). */
+export async function listLoopBackings(): Promise<readonly LoopBacking[]> {
+  let names: string[];
+  try {
+    names = (await readdir(SYS_BLOCK)).filter((n) => /^loop\d+$/.test(n));
+  } catch {
+    return [];
+  }
+  const out: LoopBacking[] = [];
+  for (const name of names) {
+    try {
+      const backingFile = (
+        await readFile(join(SYS_BLOCK, name, 'loop', 'backing_file'), 'utf8')
+      ).replace(/\n$/, '');
+      out.push({ name, backingFile });
+    } catch {
+      // not attached, or detached meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * The kernel names of a whole disk, its partitions and everything stacked on them
+ * (device-mapper, md: sysfs `holders`), recursively: every block device whose filesystem
+ * lives on this disk. `sda` → {sda, sda1, sda2, dm-0 (LUKS on sda2)}.
+ */
+export async function diskFamily(name: string): Promise<ReadonlySet<string>> {
+  const family = new Set<string>();
+  const visit = async (n: string): Promise<void> => {
+    if (family.has(n)) return;
+    family.add(n);
+    const dir = join(SYS_CLASS_BLOCK, n);
+    for (const h of await readdir(join(dir, 'holders')).catch((): string[] => [])) await visit(h);
+    if (n !== name) return;
+    // Partitions are subdirectories of the disk's sysfs directory holding a `partition` file.
+    for (const entry of await readdir(dir).catch((): string[] => [])) {
+      if (entry.startsWith(n) && (await exists(join(dir, entry, 'partition')))) await visit(entry);
+    }
+  };
+  await visit(name);
+  return family;
 }
 
 /**

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { assessDrive, isProtectedMount, isVirtualDeviceName, sameDevice } from './policy.js';
+import {
+  assessDrive,
+  isProtectedMount,
+  isRemovableMediaMount,
+  isVirtualDeviceName,
+  sameDevice,
+} from './policy.js';
 import {
   ciMachine,
   externalUsbDisk2TB,
@@ -9,7 +15,7 @@ import {
   readOnlySdCard,
   windows,
   windowsUsbSataAdapter,
-} from './recorded-drives.fixtures.js';
+} from '../../test/recorded-drives.fixtures.js';
 import { assessDrives, normalizeDrive } from './scanner.js';
 import type { AssessedDrive, DiskUse, DriveInfo, PolicyContext, RawDrive } from './types.js';
 
@@ -263,7 +269,98 @@ describe('assessDrive on loop devices', () => {
   });
 });
 
+describe('assessDrive on mounted filesystems', () => {
+  const mount = (target: string, extra: Partial<{ udisks: boolean }> = {}): DiskUse => ({
+    kind: 'mount',
+    disk: '/dev/loop7',
+    source: '/dev/loop7p1',
+    target,
+    ...extra,
+  });
+  const judgeMounts = (uses: DiskUse[], mountpoints: string[] = []) =>
+    assessDrive(loopDrive({ mountpoints }), ctx({ allowLoop: true, uses }));
+
+  it('refuses a drive with a data filesystem mounted, naming the mount point', () => {
+    const v = judgeMounts([mount('/var/lib/postgres')]);
+    expect(v.status).toBe('refused');
+    expect(v.reasons.map((r) => r.code)).toEqual(['DRIVE_MOUNTED']);
+    expect(v.reasons[0]?.message).toContain('/var/lib/postgres');
+  });
+
+  it('offers a stick mounted where removable media go (it is unmounted before writing)', () => {
+    for (const m of ['/media/alice/STICK', '/run/media/alice/NIXOS_ISO', '/media/usb0']) {
+      expect(judgeMounts([mount(m)]), m).toEqual({ status: 'eligible', reasons: [] });
+    }
+  });
+
+  it('offers one udisks mounted somewhere else (utab says uhelper=udisks2)', () => {
+    expect(judgeMounts([mount('/mnt/auto/STICK', { udisks: true })])).toEqual({
+      status: 'eligible',
+      reasons: [],
+    });
+    expect(judgeMounts([mount('/mnt/auto/STICK')]).reasons.map((r) => r.code)).toEqual([
+      'DRIVE_MOUNTED',
+    ]);
+  });
+
+  it('judges drivelist mountpoints the same way (macOS, Windows)', () => {
+    expect(judgeMounts([], ['/srv/backup']).reasons.map((r) => r.code)).toEqual(['DRIVE_MOUNTED']);
+    expect(judgeMounts([], ['/Volumes/KINGSTON']).status).toBe('eligible');
+    expect(judgeMounts([], ['E:\\']).status).toBe('eligible');
+  });
+
+  it('calls a system mount a system mount, not merely "mounted"', () => {
+    const v = judgeMounts([mount('/home'), mount('/srv/data')]);
+    expect(v.reasons.map((r) => r.code)).toEqual(['DRIVE_SYSTEM', 'DRIVE_MOUNTED']);
+    expect(v.reasons[1]?.message).toContain('/srv/data');
+    expect(v.reasons[1]?.message).not.toContain('/home');
+  });
+
+  it('refuses a loop device whose backing file is the image, in words of its own', () => {
+    const v = assessDrive(
+      loopDrive(),
+      ctx({
+        allowLoop: true,
+        uses: [{ kind: 'image', disk: '/dev/loop7', path: '/tmp/x.img', via: 'backing-file' }],
+      }),
+    );
+    expect(v.reasons.map((r) => r.code)).toEqual(['DRIVE_HOLDS_IMAGE']);
+    expect(v.reasons[0]?.message).toBe(
+      'This loop device is backed by the image you are writing (/tmp/x.img): writing it would overwrite the image.',
+    );
+  });
+});
+
 describe('policy helpers', () => {
+  it('knows where removable media are mounted, and nothing else', () => {
+    for (const p of [
+      '/media/alice/STICK',
+      '/media/usb',
+      '/run/media/alice/STICK',
+      '/Volumes/KINGSTON',
+      'E:\\',
+      'f:',
+    ]) {
+      expect(isRemovableMediaMount(p), p).toBe(true);
+    }
+    for (const p of [
+      '/media',
+      '/media/',
+      '/run/media',
+      '/mnt',
+      '/mnt/usb',
+      '/var/lib/docker',
+      '/srv',
+      '/',
+      '/home/alice/media/x',
+      '/media/../etc',
+      'C:\\',
+      '/Volumes',
+    ]) {
+      expect(isRemovableMediaMount(p), p).toBe(false);
+    }
+  });
+
   it('knows system mount points and nothing else', () => {
     for (const p of [
       '/',

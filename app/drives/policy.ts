@@ -49,6 +49,21 @@ export function isProtectedMount(target: string): boolean {
   return /^c:\\?$/i.test(t);
 }
 
+/**
+ * Where desktops put removable media: udisks2 (`/run/media/$USER/…`, `/media/$USER/…`),
+ * Debian's usbmount and pmount (`/media/…`), macOS (`/Volumes/…`), and a Windows drive letter.
+ * A stick mounted there is the normal case and is unmounted before writing; a filesystem
+ * mounted anywhere else (`/srv`, `/var/lib/…`, `/mnt/backup`) is in use by this computer.
+ */
+export function isRemovableMediaMount(target: string): boolean {
+  if (/^[a-z]:\\?$/i.test(target)) return !/^c:/i.test(target);
+  const t = target.replace(/\/+$/, '');
+  if (t.split('/').some((part) => part === '..' || part === '.')) return false;
+  return ['/media/', '/run/media/', '/Volumes/'].some(
+    (p) => t.startsWith(p) && t.length > p.length,
+  );
+}
+
 /** Block devices that are memory or a stack over other disks, never a stick. */
 export function isVirtualDeviceName(device: string): boolean {
   return (
@@ -102,20 +117,23 @@ export function verdictOf(reasons: readonly Reason[]): Verdict {
 
 export function assessDrive(drive: DriveInfo, ctx: PolicyContext): Verdict {
   const reasons: Reason[] = [];
-  const systemMounts: string[] = drive.mountpoints.filter(isProtectedMount);
+  const mounts = new Set(drive.mountpoints);
+  const udisks = new Set<string>();
   const swaps: string[] = [];
   const images: string[] = [];
+  const backedImages: string[] = [];
   const apps: string[] = [];
   for (const use of usesOf(drive, ctx.uses)) {
     switch (use.kind) {
       case 'mount':
-        if (isProtectedMount(use.target)) systemMounts.push(use.target);
+        mounts.add(use.target);
+        if (use.udisks) udisks.add(use.target);
         break;
       case 'swap':
         swaps.push(use.source);
         break;
       case 'image':
-        images.push(use.path);
+        (use.via === 'backing-file' ? backedImages : images).push(use.path);
         break;
       case 'app':
         apps.push(use.path);
@@ -124,6 +142,10 @@ export function assessDrive(drive: DriveInfo, ctx: PolicyContext): Verdict {
         assertNever(use, 'disk use');
     }
   }
+  const systemMounts = [...mounts].filter(isProtectedMount);
+  const dataMounts = [...mounts].filter(
+    (m) => !isProtectedMount(m) && !isRemovableMediaMount(m) && !udisks.has(m),
+  );
 
   if (systemMounts.length > 0) {
     reasons.push(
@@ -137,6 +159,14 @@ export function assessDrive(drive: DriveInfo, ctx: PolicyContext): Verdict {
       refuse('DRIVE_SYSTEM', 'The operating system reports this as a system (internal) drive.'),
     );
   }
+  if (dataMounts.length > 0) {
+    reasons.push(
+      refuse(
+        'DRIVE_MOUNTED',
+        `This drive has a filesystem in use at ${listText(dataMounts)}, outside the places removable media are mounted (/media, /run/media, /Volumes): Zeta Flash will not unmount it.`,
+      ),
+    );
+  }
   if (swaps.length > 0) {
     reasons.push(
       refuse('DRIVE_SWAP', `This computer uses this drive as swap space (${listText(swaps)}).`),
@@ -147,6 +177,13 @@ export function assessDrive(drive: DriveInfo, ctx: PolicyContext): Verdict {
       refuse(
         'DRIVE_HOLDS_IMAGE',
         `The image you are writing is stored on this drive (${listText(images)}).`,
+      ),
+    );
+  } else if (backedImages.length > 0) {
+    reasons.push(
+      refuse(
+        'DRIVE_HOLDS_IMAGE',
+        `This loop device is backed by the image you are writing (${listText(backedImages)}): writing it would overwrite the image.`,
       ),
     );
   }

@@ -11,7 +11,6 @@ import { basename } from 'node:path';
 import { devNumberOf, isPartition } from './linux-block.js';
 import { sameDevice, verdictOf } from './policy.js';
 import { scanDrives, type ScanOptions } from './scanner.js';
-import { loopAllowed } from './system-context.js';
 import type { AssessedDrive, DriveInfo, PolicyContext, Reason } from './types.js';
 
 export interface RecheckOptions extends ScanOptions {
@@ -89,7 +88,7 @@ function optionsFrom(x: RecheckOptions | PolicyContext): RecheckOptions {
     imagePath: x.imagePath,
     imageSize: x.imageSize,
     appPaths: x.appPaths,
-    env: x.allowLoop ? { ZFLASH_ALLOW_LOOP: '1' } : {},
+    allowLoop: x.allowLoop,
   };
 }
 
@@ -148,7 +147,7 @@ export async function recheckDrive(
         ),
       );
     }
-    if (/^\/dev\/loop\d+$/.test(device) && !loopAllowed(opts.env ?? process.env)) {
+    if (/^\/dev\/loop\d+$/.test(device) && opts.allowLoop !== true) {
       return refused(
         devicePath,
         device,

@@ -4,12 +4,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZflashError } from '../errors.js';
 import { attachSparseLoop, type Loop } from '../../test/fixtures.js';
-import { ciMachine, linuxLaptop } from './recorded-drives.fixtures.js';
+import { ciMachine, linuxLaptop } from '../../test/recorded-drives.fixtures.js';
 import { scanDrives } from './scanner.js';
 import type { PolicyContext } from './types.js';
 
 const MiB = 1024 * 1024;
-const allowLoop = { ZFLASH_ALLOW_LOOP: '1' };
 
 describe('scanDrives with a real loop device', () => {
   let dir: string;
@@ -25,10 +24,10 @@ describe('scanDrives with a real loop device', () => {
   });
 
   it('lists loop devices only with ZFLASH_ALLOW_LOOP=1', async () => {
-    const hidden = await scanDrives({ env: {} });
+    const hidden = await scanDrives({ allowLoop: false });
     expect(hidden.some((a) => a.drive.device === loop!.device)).toBe(false);
     expect(hidden.some((a) => a.drive.isLoop)).toBe(false);
-    const shown = await scanDrives({ env: allowLoop });
+    const shown = await scanDrives({ allowLoop: true });
     const mine = shown.find((a) => a.drive.device === loop!.device);
     expect(mine?.drive).toMatchObject({
       raw: loop!.device,
@@ -41,13 +40,25 @@ describe('scanDrives with a real loop device', () => {
     });
   });
 
+  it('takes the loop permission from its caller only, never from the environment', async () => {
+    const saved = process.env['ZFLASH_ALLOW_LOOP'];
+    process.env['ZFLASH_ALLOW_LOOP'] = '1';
+    try {
+      const scan = await scanDrives({});
+      expect(scan.some((a) => a.drive.device === loop!.device)).toBe(false);
+    } finally {
+      if (saved === undefined) delete process.env['ZFLASH_ALLOW_LOOP'];
+      else process.env['ZFLASH_ALLOW_LOOP'] = saved;
+    }
+  });
+
   it('offers it when the image fits and refuses it as too small when it does not', async () => {
-    const fits = await scanDrives({ env: allowLoop, imageSize: 32 * MiB });
+    const fits = await scanDrives({ allowLoop: true, imageSize: 32 * MiB });
     expect(fits.find((a) => a.drive.device === loop!.device)?.verdict).toEqual({
       status: 'eligible',
       reasons: [],
     });
-    const tooBig = await scanDrives({ env: allowLoop, imageSize: 128 * MiB });
+    const tooBig = await scanDrives({ allowLoop: true, imageSize: 128 * MiB });
     const v = tooBig.find((a) => a.drive.device === loop!.device)?.verdict;
     expect(v?.status).toBe('refused');
     expect(v?.reasons.map((r) => r.code)).toEqual(['DRIVE_TOO_SMALL']);

@@ -15,7 +15,7 @@ import type { AssessedDrive, DriveInfo, ListDrives, PolicyContext, RawDrive } fr
 export interface ScanOptions extends SystemContextOptions {
   /** The enumerator; defaults to drivelist.list (loaded lazily: it is a native module). */
   readonly list?: ListDrives;
-  /** Loop device lister used when ZFLASH_ALLOW_LOOP=1; defaults to sysfs. */
+  /** Loop device lister used when `allowLoop`; defaults to sysfs. */
   readonly listLoops?: () => Promise<readonly DriveInfo[]>;
   /** System facts; defaults to readSystemContext (kernel tables on Linux). */
   readonly readContext?: (opts: SystemContextOptions) => Promise<PolicyContext>;

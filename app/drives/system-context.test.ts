@@ -1,10 +1,23 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZflashError } from '../errors.js';
-import { devNumberOf, diskChain, parseMountinfo, parseSwaps } from './linux-block.js';
-import { attachSparseLoop, run, type Loop } from '../../test/fixtures.js';
+import {
+  devNumberOf,
+  diskChain,
+  parseMountinfo,
+  parseSwaps,
+  parseUdisksTargets,
+} from './linux-block.js';
+import {
+  attachLoop,
+  attachSparseLoop,
+  disksUnder,
+  run,
+  systemDisks,
+  type Loop,
+} from '../../test/fixtures.js';
 import { scanDrives } from './scanner.js';
 import { readSystemContext } from './system-context.js';
 import type { AssessedDrive } from './types.js';
@@ -21,10 +34,36 @@ describe('kernel table parsing', () => {
       'garbage',
     ].join('\n');
     expect(parseMountinfo(text)).toEqual([
-      { devNumber: '254:0', target: '/', fstype: 'ext4', source: '/dev/vda' },
-      { devNumber: '0:45', target: '/home', fstype: 'btrfs', source: '/dev/nvme0n1p2' },
-      { devNumber: '7:3', target: '/mnt/my stick', fstype: 'ext4', source: '/dev/loop3p1' },
+      { id: 27, parentId: 1, devNumber: '254:0', target: '/', fstype: 'ext4', source: '/dev/vda' },
+      {
+        id: 90,
+        parentId: 27,
+        devNumber: '0:45',
+        target: '/home',
+        fstype: 'btrfs',
+        source: '/dev/nvme0n1p2',
+      },
+      {
+        id: 91,
+        parentId: 27,
+        devNumber: '7:3',
+        target: '/mnt/my stick',
+        fstype: 'ext4',
+        source: '/dev/loop3p1',
+      },
     ]);
+  });
+
+  it('finds the mount points udisks made in libmount’s utab', () => {
+    const utab = [
+      'SRC=/dev/sdb1 TARGET=/run/media/alice/STICK ROOT=/ OPTS=uhelper=udisks2',
+      'SRC=/dev/sdc1 TARGET=/mnt/auto/My\\040Disk ROOT=/ OPTS=x-gvfs-show,uhelper=udisks2',
+      'SRC=/dev/sdd1 TARGET=/srv/data ROOT=/ OPTS=x-systemd.automount',
+      'ID=42 SRC=/dev/sde1 TARGET=/mnt/udisks2ish ROOT=/ OPTS=uhelper=udisks2x',
+      '',
+    ].join('\n');
+    expect(parseUdisksTargets(utab)).toEqual(['/run/media/alice/STICK', '/mnt/auto/My Disk']);
+    expect(parseUdisksTargets('')).toEqual([]);
   });
 
   it('parses /proc/swaps', () => {
@@ -50,6 +89,8 @@ describe('kernel table parsing', () => {
 
 describe('readSystemContext and scanDrives on this machine', () => {
   let dir: string;
+  // Derived from the running system with findmnt/lsblk, not from the code under test.
+  const system = systemDisks();
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'zflash-ctx-'));
   });
@@ -57,45 +98,53 @@ describe('readSystemContext and scanDrives on this machine', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('reads the kernel tables: / is on /dev/vda', async () => {
+  it('reads the kernel tables: / is on the system disk(s)', async () => {
     const ctx = await readSystemContext();
     expect(ctx.source).toBe('procfs');
-    expect(ctx.uses).toContainEqual({
-      kind: 'mount',
-      disk: '/dev/vda',
-      source: '/dev/vda',
-      target: '/',
-    });
-    expect(ctx.uses.some((u) => u.kind === 'app' && u.disk === '/dev/vda')).toBe(true);
+    for (const disk of system) {
+      expect(
+        ctx.uses.some((u) => u.kind === 'mount' && u.disk === disk && u.target === '/'),
+        disk,
+      ).toBe(true);
+    }
   });
 
-  it('refuses /dev/vda as the system drive and /dev/zram0 as virtual (real drivelist)', async () => {
+  it('refuses the system disk as such, and zram (if any) as virtual (real drivelist)', async () => {
     const scan = await scanDrives();
-    const vda = scan.find((a) => a.drive.device === '/dev/vda');
-    const zram = scan.find((a) => a.drive.device === '/dev/zram0');
-    expect(vda?.verdict.status).toBe('refused');
-    expect(codes(vda)).toContain('DRIVE_SYSTEM');
-    expect(codes(vda)).toContain('DRIVE_HOLDS_APP');
-    expect(zram?.verdict.status).toBe('refused');
-    expect(codes(zram)).toContain('DRIVE_VIRTUAL');
+    for (const disk of system) {
+      const found = scan.find((a) => a.drive.device === disk);
+      expect(found?.verdict.status, disk).toBe('refused');
+      expect(codes(found)).toContain('DRIVE_SYSTEM');
+    }
+    for (const zram of scan.filter((a) => /^\/dev\/zram\d+$/.test(a.drive.device))) {
+      expect(zram.verdict.status).toBe('refused');
+      expect(codes(zram)).toContain('DRIVE_VIRTUAL');
+    }
   });
 
-  it('knows the image in a temp folder is on /dev/vda and takes its size from it', async () => {
+  it('knows which disk holds an image in a temp folder and takes its size from it', async () => {
     const image = join(dir, 'nixos.iso');
     await writeFile(image, Buffer.alloc(4096));
+    const holders = disksUnder(image);
     const ctx = await readSystemContext({ imagePath: image });
     expect(ctx.imageSize).toBe(4096);
-    expect(ctx.uses).toContainEqual({ kind: 'image', disk: '/dev/vda', path: image });
+    const imageDisks = ctx.uses.filter((u) => u.kind === 'image').map((u) => u.disk);
+    // A tmpfs /tmp holds it on no disk at all; then no drive is refused for it.
+    for (const disk of holders) expect(imageDisks).toContain(disk);
+    if (holders.length === 0) expect(imageDisks).toEqual([]);
     const scan = await scanDrives({ imagePath: image });
-    expect(codes(scan.find((a) => a.drive.device === '/dev/vda'))).toContain('DRIVE_HOLDS_IMAGE');
+    for (const disk of holders) {
+      expect(codes(scan.find((a) => a.drive.device === disk))).toContain('DRIVE_HOLDS_IMAGE');
+    }
   });
 
-  it('reports a missing image as an input error with a hint', async () => {
+  it('reports a missing image with its code, kind and a hint', async () => {
     const err = await readSystemContext({ imagePath: join(dir, 'missing.iso') }).catch(
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(ZflashError);
     expect(err).toMatchObject({ code: 'ZFLASH_IMAGE_NOT_FOUND', kind: 'input' });
+    expect((err as ZflashError).hint).toMatch(/path of the image/);
   });
 });
 
@@ -139,7 +188,7 @@ describe('mapping a mounted partition to its whole disk (real partitioned loop d
   it('sees the mount and an image stored on it as uses of the whole loop device', async () => {
     const image = join(mountDir, 'nixos.iso');
     await writeFile(image, Buffer.alloc(1024));
-    const ctx = await readSystemContext({ imagePath: image, env: { ZFLASH_ALLOW_LOOP: '1' } });
+    const ctx = await readSystemContext({ imagePath: image, allowLoop: true });
     expect(ctx.uses).toContainEqual({
       kind: 'mount',
       disk: loop!.device,
@@ -148,9 +197,63 @@ describe('mapping a mounted partition to its whole disk (real partitioned loop d
     });
     expect(ctx.uses).toContainEqual({ kind: 'image', disk: loop!.device, path: image });
 
-    const scan = await scanDrives({ imagePath: image, env: { ZFLASH_ALLOW_LOOP: '1' } });
+    const scan = await scanDrives({ imagePath: image, allowLoop: true });
     const mine = scan.find((a) => a.drive.device === loop!.device);
     expect(mine?.drive.mountpoints).toEqual([mountDir]);
-    expect(codes(mine)).toEqual(['DRIVE_HOLDS_IMAGE']);
+    // Mounted in a temp folder, not where removable media go: in use, and holding the image.
+    expect(codes(mine)).toEqual(['DRIVE_MOUNTED', 'DRIVE_HOLDS_IMAGE']);
+    expect(mine?.verdict.reasons[0]?.message).toContain(mountDir);
+  });
+});
+
+describe('loop devices traced to their backing files', () => {
+  let dir: string;
+  const loops: Loop[] = [];
+  let mounted: string | null = null;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'zflash-backing-'));
+  });
+  afterAll(async () => {
+    try {
+      if (mounted) run('umount', [mounted]);
+    } finally {
+      for (const l of loops.reverse()) l.detach();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses the loop device whose backing file is the image, by any path to it', async () => {
+    const loop = attachSparseLoop(dir, 16 * 1024 * 1024, { name: 'image.img' });
+    loops.push(loop);
+    const hard = join(dir, 'hard-link.img');
+    const soft = join(dir, 'soft-link.img');
+    await link(loop.backingFile, hard);
+    await symlink(loop.backingFile, soft);
+    for (const image of [loop.backingFile, hard, soft]) {
+      const scan = await scanDrives({ imagePath: image, allowLoop: true });
+      const mine = scan.find((a) => a.drive.device === loop.device);
+      expect(codes(mine), image).toEqual(['DRIVE_HOLDS_IMAGE']);
+      expect(mine?.verdict.reasons[0]?.message).toContain('backed by the image');
+    }
+    // A copy is another file: writing the loop device does not touch it.
+    const copy = join(dir, 'copy.img');
+    await copyFile(loop.backingFile, copy);
+    const scan = await scanDrives({ imagePath: copy, allowLoop: true });
+    expect(codes(scan.find((a) => a.drive.device === loop.device))).toEqual([]);
+  });
+
+  it('gives a loop device over a block device that device’s uses', async () => {
+    const lower = attachSparseLoop(dir, 16 * 1024 * 1024, { name: 'lower.img' });
+    loops.push(lower);
+    const upper = attachLoop(lower.device);
+    loops.push(upper);
+    mounted = join(dir, 'lower-mnt');
+    await mkdir(mounted);
+    run('mkfs.ext4', ['-q', '-F', lower.device]);
+    run('mount', [lower.device, mounted]);
+    const scan = await scanDrives({ allowLoop: true });
+    const verdict = scan.find((a) => a.drive.device === upper.device)?.verdict;
+    expect(verdict?.reasons.map((r) => r.code)).toEqual(['DRIVE_MOUNTED']);
+    expect(verdict?.reasons[0]?.message).toContain(mounted);
   });
 });

@@ -3,17 +3,22 @@
  * On Linux they come from the kernel (mountinfo, swaps, sysfs); elsewhere, best effort from
  * drivelist's mountpoints (see `usesFromMountpoints`).
  */
+import type { BigIntStats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inputError, ioError } from '../errors.js';
 import {
+  blockNameOfDevNumber,
   blockNameOfDevicePath,
   blockNameOfFile,
   blockNameOfMount,
+  devNumberOf,
   diskChain,
+  listLoopBackings,
   parseMountinfo,
   parseSwaps,
+  parseUdisksTargets,
   type MountEntry,
 } from './linux-block.js';
 import { isProtectedMount } from './policy.js';
@@ -27,12 +32,11 @@ export interface SystemContextOptions {
   /** Files the app runs from; defaults to the Node/Electron binary and this module. */
   readonly appPaths?: readonly string[];
   readonly platform?: NodeJS.Platform;
-  /** Read for ZFLASH_ALLOW_LOOP; defaults to process.env. */
-  readonly env?: NodeJS.ProcessEnv;
-}
-
-export function loopAllowed(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env['ZFLASH_ALLOW_LOOP'] === '1';
+  /**
+   * List loop devices and let them be written (tests, VM workflows); Linux only, default
+   * false. The front end decides (the CLI from ZFLASH_ALLOW_LOOP=1, the helper from its job).
+   */
+  readonly allowLoop?: boolean;
 }
 
 /** Filesystems that live in memory: a `/` on tmpfs (a live system) is on no disk at all. */
@@ -74,7 +78,7 @@ export async function readSystemContext(opts: SystemContextOptions = {}): Promis
   const imagePath = opts.imagePath ? resolve(opts.imagePath) : null;
   const imageSize = await imageFacts(imagePath, opts.imageSize);
   const appPaths = opts.appPaths ?? defaultAppPaths();
-  const allowLoop = platform === 'linux' && loopAllowed(opts.env ?? process.env);
+  const allowLoop = platform === 'linux' && opts.allowLoop === true;
   if (platform !== 'linux') {
     return { source: 'drivelist', imagePath, imageSize, appPaths, allowLoop, uses: [] };
   }
@@ -94,8 +98,12 @@ async function readLinuxContext(
     throw scanFailed('the mount table (/proc/self/mountinfo)', err);
   }
   if (mounts.length === 0) throw scanFailed('the mount table (it is empty)', null);
-  // A kernel built without swap has no /proc/swaps.
+  // A kernel built without swap has no /proc/swaps; a system without libmount's utab has
+  // no udisks mounts either.
   const swapText = await readFile('/proc/swaps', 'utf8').catch(() => '');
+  const udisks = new Set(
+    parseUdisksTargets(await readFile('/run/mount/utab', 'utf8').catch(() => '')),
+  );
 
   const chains = new Map<string, Promise<string[]>>();
   const chainOf = (name: string): Promise<string[]> => {
@@ -118,7 +126,13 @@ async function readLinuxContext(
       continue;
     }
     for (const disk of await chainOf(name)) {
-      uses.push({ kind: 'mount', disk: `/dev/${disk}`, source: m.source, target: m.target });
+      uses.push({
+        kind: 'mount',
+        disk: `/dev/${disk}`,
+        source: m.source,
+        target: m.target,
+        ...(udisks.has(m.target) ? { udisks: true } : {}),
+      });
     }
   }
   for (const swap of parseSwaps(swapText)) {
@@ -142,9 +156,16 @@ async function readLinuxContext(
   for (const [kind, path] of files) {
     // An app path that does not exist holds nothing.
     const name = await blockNameOfFile(path, mounts).catch(() => null);
-    if (!name) continue;
-    for (const disk of await chainOf(name)) uses.push({ kind, disk: `/dev/${disk}`, path });
+    if (name) {
+      for (const disk of await chainOf(name)) uses.push({ kind, disk: `/dev/${disk}`, path });
+    }
+    // An image that is itself a block device (a partition, another stick) is on that disk.
+    const device = await blockNameOfDevicePath(path);
+    if (device) {
+      for (const disk of await chainOf(device)) uses.push({ kind, disk: `/dev/${disk}`, path });
+    }
   }
+  uses.push(...(await loopUses(files, uses)));
 
   return {
     source: authoritative ? 'procfs' : 'drivelist',
@@ -154,6 +175,41 @@ async function readLinuxContext(
     allowLoop,
     uses,
   };
+}
+
+const fileId = (st: BigIntStats): string => `${st.dev}:${st.ino}`;
+
+/**
+ * What writing a loop device really writes: its backing file. Two cases the disk chains above
+ * cannot see: the backing file IS the image or an app file (same device and inode, so a hard
+ * link, a symlink or a renamed path is caught too), and the backing "file" is a block device,
+ * whose own uses (a mounted `/`) become the loop device's.
+ */
+async function loopUses(
+  files: readonly (readonly ['image' | 'app', string])[],
+  uses: readonly DiskUse[],
+): Promise<readonly DiskUse[]> {
+  const ids = new Map<string, (readonly ['image' | 'app', string])[]>();
+  for (const file of files) {
+    const st = await stat(file[1], { bigint: true }).catch(() => null);
+    if (!st?.isFile()) continue;
+    ids.set(fileId(st), [...(ids.get(fileId(st)) ?? []), file]);
+  }
+  const out: DiskUse[] = [];
+  for (const loop of await listLoopBackings()) {
+    const disk = `/dev/${loop.name}`;
+    const st = await stat(loop.backingFile, { bigint: true }).catch(() => null);
+    if (!st) continue;
+    if (st.isFile()) {
+      for (const [kind, path] of ids.get(fileId(st)) ?? []) {
+        out.push({ kind, disk, path, via: 'backing-file' });
+      }
+    } else if (st.isBlockDevice()) {
+      const under = await blockNameOfDevNumber(devNumberOf(st.rdev));
+      for (const u of uses) if (under && u.disk === `/dev/${under}`) out.push({ ...u, disk });
+    }
+  }
+  return out;
 }
 
 /** `C:\Users\x` → `c:/users/x`; `/Volumes/STICK/` → `/Volumes/STICK`. */

@@ -51,7 +51,7 @@ export interface DriveInfo {
   readonly isReadOnly: boolean;
   /** Mount points of the drive's partitions (and of the drive itself), as paths. */
   readonly mountpoints: readonly string[];
-  /** A Linux loop device, listed only with ZFLASH_ALLOW_LOOP=1 (tests and VM workflows). */
+  /** A Linux loop device, listed only when loop devices are allowed (tests and VM workflows). */
   readonly isLoop: boolean;
   readonly blockSize: number;
   readonly logicalBlockSize: number;
@@ -60,24 +60,28 @@ export interface DriveInfo {
 
 export type VerdictStatus = 'eligible' | 'warn' | 'refused';
 
-export type ReasonCode =
-  | 'DRIVE_SYSTEM'
-  | 'DRIVE_SWAP'
-  | 'DRIVE_HOLDS_IMAGE'
-  | 'DRIVE_HOLDS_APP'
-  | 'DRIVE_VIRTUAL'
-  | 'DRIVE_READ_ONLY'
-  | 'DRIVE_SIZE_UNKNOWN'
-  | 'DRIVE_TOO_SMALL'
-  | 'DRIVE_LARGE'
-  | 'DRIVE_NOT_REMOVABLE'
-  | 'DRIVE_LOOP_NOT_ALLOWED'
+/** Every reason the policy gives, defined once (the wire schema and the UI switch over it). */
+export const REASON_CODES = [
+  'DRIVE_SYSTEM',
+  'DRIVE_MOUNTED',
+  'DRIVE_SWAP',
+  'DRIVE_HOLDS_IMAGE',
+  'DRIVE_HOLDS_APP',
+  'DRIVE_VIRTUAL',
+  'DRIVE_READ_ONLY',
+  'DRIVE_SIZE_UNKNOWN',
+  'DRIVE_TOO_SMALL',
+  'DRIVE_LARGE',
+  'DRIVE_NOT_REMOVABLE',
+  'DRIVE_LOOP_NOT_ALLOWED',
   // Only from recheckDrive (the helper's last look before it opens the device):
-  | 'DRIVE_NOT_FOUND'
-  | 'DRIVE_NOT_BLOCK_DEVICE'
-  | 'DRIVE_PARTITION'
-  | 'DRIVE_NOT_LISTED'
-  | 'DRIVE_CHANGED';
+  'DRIVE_NOT_FOUND',
+  'DRIVE_NOT_BLOCK_DEVICE',
+  'DRIVE_PARTITION',
+  'DRIVE_NOT_LISTED',
+  'DRIVE_CHANGED',
+] as const;
+export type ReasonCode = (typeof REASON_CODES)[number];
 
 /** Why a drive is refused or needs a second look. `message` is one sentence for a person. */
 export interface Reason {
@@ -107,10 +111,26 @@ export type DiskUse =
       readonly disk: string;
       readonly source: string;
       readonly target: string;
+      /** Mounted by udisks (libmount's utab records `uhelper=udisks2`): removable media. */
+      readonly udisks?: boolean;
     }
   | { readonly kind: 'swap'; readonly disk: string; readonly source: string }
-  | { readonly kind: 'image'; readonly disk: string; readonly path: string }
-  | { readonly kind: 'app'; readonly disk: string; readonly path: string };
+  | {
+      readonly kind: 'image';
+      readonly disk: string;
+      readonly path: string;
+      /**
+       * `backing-file`: the disk is a loop device whose backing file is this very file (same
+       * device and inode): writing the loop device writes over the image.
+       */
+      readonly via?: 'backing-file';
+    }
+  | {
+      readonly kind: 'app';
+      readonly disk: string;
+      readonly path: string;
+      readonly via?: 'backing-file';
+    };
 
 /**
  * Where the system facts came from. `procfs`: the Linux kernel's own mount and swap tables
@@ -127,7 +147,7 @@ export interface PolicyContext {
   readonly imageSize: number | null;
   /** Files Zeta Flash runs from (the Node/Electron binary, this module). */
   readonly appPaths: readonly string[];
-  /** ZFLASH_ALLOW_LOOP=1: loop devices are listed and may be written (tests, VM workflows). */
+  /** Loop devices are listed and may be written (tests, VM workflows); the front end decides. */
   readonly allowLoop: boolean;
   readonly uses: readonly DiskUse[];
 }

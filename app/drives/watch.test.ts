@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attachSparseLoop, type Loop } from '../../test/fixtures.js';
-import { linuxLaptop } from './recorded-drives.fixtures.js';
+import { attachSparseLoop, systemDisks, type Loop } from '../../test/fixtures.js';
+import { linuxLaptop } from '../../test/recorded-drives.fixtures.js';
 import { assessDrives, normalizeDrive } from './scanner.js';
 import type { AssessedDrive, DriveEvent, PolicyContext } from './types.js';
 import { diffDrives, watchDrives } from './watch.js';
@@ -119,15 +119,16 @@ describe('watchDrives with a real loop device', () => {
     const controller = new AbortController();
     const log = eventLog();
     const done = watchDrives({
-      env: { ZFLASH_ALLOW_LOOP: '1' },
+      allowLoop: true,
       intervalMs: 100,
       signal: controller.signal,
       onEvent: log.onEvent,
     });
     try {
-      // The first scan reports what is already there (vda at least).
+      // The first scan reports what is already there (the system disk at least).
+      const [system] = systemDisks();
       await log.next(
-        (e) => e.type === 'attach' && e.drive.drive.device === '/dev/vda',
+        (e) => e.type === 'attach' && e.drive.drive.device === system,
         10_000,
         'initial scan',
       );

@@ -33,6 +33,7 @@ import {
 import { runWriteJob } from '../helper/run-job.js';
 import { cancelledError, toZflashError } from '../errors.js';
 import type { FlashEvent, FlashResultEvent } from './events.js';
+import { checkFileTarget } from './destination.js';
 import { computeImagePatch } from './overlay.js';
 
 export type FlashTarget =
@@ -91,6 +92,17 @@ export interface FlashPlan {
 export async function prepareFlash(opts: PrepareFlashOptions): Promise<FlashPlan> {
   const imagePath = resolve(opts.image);
   const now = opts.now ?? new Date();
+  // A target file is checked before any work: a missing folder, an existing file without
+  // overwrite, a link, or the image itself are said at once, not after a checksum pass.
+  const file =
+    opts.target.kind === 'file'
+      ? (
+          await checkFileTarget(opts.target.path, {
+            overwrite: opts.target.overwrite,
+            imagePath,
+          })
+        ).path
+      : null;
   const image = await probeImage(imagePath);
   let sha256: string | null = null;
   let sha256Source: ImageSummary['sha256Source'] = null;
@@ -115,19 +127,16 @@ export async function prepareFlash(opts: PrepareFlashOptions): Promise<FlashPlan
 
   let drive: DriveInfo | null = null;
   let verdict: Verdict | null = null;
-  let file: string | null = null;
   if (opts.target.kind === 'drive') {
     const checked = await recheckDrive(opts.target.device, {
       ...opts.scan,
       imagePath,
       imageSize: image.size,
-      env: opts.allowLoop ? { ZFLASH_ALLOW_LOOP: '1' } : {},
+      allowLoop: opts.allowLoop ?? false,
     });
     if (checked.verdict.status === 'refused') throw driveRefusedError(checked);
     drive = checked.drive;
     verdict = checked.verdict;
-  } else {
-    file = resolve(opts.target.path);
   }
 
   const job: WriteJobRequest = {

@@ -54,7 +54,7 @@ describe('writeImage on a file target', () => {
       { offset: 10, data: Buffer.from('head') },
     ];
     const order: number[] = [];
-    const file = await openFileDestination(`${tmp.path}/out.img`, false);
+    const file = await openFileDestination(`${tmp.path}/out.img`, { overwrite: false });
     const dest: Destination = { ...file, write: (b, l, o) => (order.push(o), file.write(b, l, o)) };
     const r = await writeImage({ image: await probeImage(src), patch, destination: dest });
     await file.close();
@@ -71,7 +71,7 @@ describe('writeImage on a file target', () => {
   it('names the exact offset of a verification mismatch', async () => {
     const src = `${tmp.path}/src2.img`;
     writeFileSync(src, randomBytes(3 * BLOCK_BYTES));
-    const file = await openFileDestination(`${tmp.path}/out2.img`, false);
+    const file = await openFileDestination(`${tmp.path}/out2.img`, { overwrite: false });
     const bad = BLOCK_BYTES + 12345;
     const dest: Destination = {
       ...file,
@@ -94,7 +94,7 @@ describe('writeImage on a file target', () => {
   it('stops promptly when cancelled and reports cancelled, not failed', async () => {
     const src = `${tmp.path}/src3.img`;
     writeFileSync(src, randomBytes(6 * BLOCK_BYTES));
-    const file = await openFileDestination(`${tmp.path}/out3.img`, false);
+    const file = await openFileDestination(`${tmp.path}/out3.img`, { overwrite: false });
     const ac = new AbortController();
     const dest: Destination = {
       ...file,

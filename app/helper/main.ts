@@ -108,6 +108,16 @@ function parseJob(verb: HelperVerb, text: string) {
       'Start the flash again from Zeta Flash.',
     );
   }
+  // Root writes drives, nothing else: an image file (`--target`) is written by the requester
+  // itself (app/flash/plan.ts), so a job naming a file is never one of ours. Accepting it
+  // would let anyone who can get the helper elevated overwrite any file as root.
+  if (parsed.data.verb === HELPER_VERB && parsed.data.file !== null) {
+    throw inputError(
+      'ZFLASH_HELPER_JOB',
+      'The helper refused its job: it writes drives only, and this job names a file.',
+      'Start the flash again from Zeta Flash.',
+    );
+  }
   return parsed.data;
 }
 

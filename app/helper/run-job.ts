@@ -79,7 +79,7 @@ export async function runWriteJob(job: WriteJob, ctx: WriteJobContext): Promise<
     const checked = await recheckDrive(job.drive.device, {
       imagePath: job.image.path,
       imageSize: image.size,
-      env: job.allowLoop ? { ZFLASH_ALLOW_LOOP: '1' } : {},
+      allowLoop: job.allowLoop,
       ...(job.drive.expectedSize ? { expected: { size: job.drive.expectedSize } } : {}),
     });
     if (checked.verdict.status === 'refused' || checked.drive.size === null) {
@@ -96,12 +96,16 @@ export async function runWriteJob(job: WriteJob, ctx: WriteJobContext): Promise<
     });
   } else if (job.file) {
     device = job.file.path;
-    dest = await openFileDestination(job.file.path, job.file.overwrite);
+    dest = await openFileDestination(job.file.path, {
+      overwrite: job.file.overwrite,
+      imagePath: job.image.path,
+    });
   } else {
     throw new Error('job has no destination');
   }
 
   let result;
+  let ok = false;
   try {
     result = await writeImage({
       image,
@@ -115,8 +119,11 @@ export async function runWriteJob(job: WriteJob, ctx: WriteJobContext): Promise<
       // The payload, read back from the device through the FAT code.
       await verifyPayloadOn(destinationDevice(dest, result.bytesWritten), files);
     }
+    ok = true;
   } finally {
-    await dest.close().catch(() => undefined);
+    // A cancelled or failed image file this job created is removed, not left half-written.
+    if (ok) await dest.close().catch(() => undefined);
+    else await dest.discard().catch(() => false);
   }
   const ejected = job.drive && job.eject ? await ejectDrive(device) : false;
   return {

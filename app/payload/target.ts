@@ -118,7 +118,7 @@ export async function injectTarget(
   let deviceNumber: string | null = null;
   if (asDrive) {
     const checked = await recheckDrive(path, {
-      env: options.allowLoop ? { ZFLASH_ALLOW_LOOP: '1' } : {},
+      allowLoop: options.allowLoop ?? false,
       ...(options.expectedSize ? { expected: { size: options.expectedSize } } : {}),
     });
     if (checked.verdict.status === 'refused') throw driveRefusedError(checked);

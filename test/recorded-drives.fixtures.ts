@@ -1,12 +1,14 @@
 /**
- * drivelist.list() outputs recorded on real machines (test data). The `zram0` and `vda`
- * entries were recorded on the CI machine itself; the others follow drivelist 12's output on
+ * drivelist.list() outputs recorded on real machines: test data, fed to the policy and the CLI
+ * through injected listers, never compared with the machine the tests run on (tests about the
+ * live machine derive its system disk from `/`: test/fixtures.ts `systemDisks`). The `zram0`
+ * and `vda` entries were recorded on one CI VM; the others follow drivelist 12's output on
  * each OS for the hardware named, including the known misclassifications (ANCHORS.md:
  * drivelist#303, etcher#1522/#1969/#3469).
  */
-import type { RawDrive } from './types.js';
+import type { RawDrive } from '../app/drives/types.js';
 
-/** Linux VM (this CI machine): zram listed as removable and non-system; virtio root disk. */
+/** A Linux CI VM (recorded once): zram listed as removable and non-system; virtio root disk. */
 export const ciMachine: readonly RawDrive[] = [
   {
     enumerator: 'lsblk:json',
