@@ -184,6 +184,10 @@ export const ERROR_CODES = {
     kind: 'bug',
     doc: 'a decoder module is missing from this installation',
   },
+  ZFLASH_NATIVE_MISSING: {
+    kind: 'bug',
+    doc: 'a native module of this installation failed to load',
+  },
 } as const satisfies Record<string, CodeSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
