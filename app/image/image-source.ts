@@ -31,6 +31,7 @@ import {
   isZstdMagic,
   nodeZstdDecompress,
   readZstdLayout,
+  type CreateZstdDecompress,
 } from './zstd.js';
 
 const MiB = 1024 * 1024;
@@ -366,6 +367,12 @@ export interface OpenImageStreamOptions {
   readonly start?: number;
   /** Read size for the file and target size of the chunks produced. Default 4 MiB. */
   readonly highWaterMark?: number;
+  /**
+   * The zstd decoder as a zlib-style Transform factory. Default: Node's own
+   * `zlib.createZstdDecompress` where this Node has it (≥ 22.15, as in Electron), else libzstd
+   * through the zstd-napi binding.
+   */
+  readonly createZstdDecompress?: CreateZstdDecompress;
 }
 
 interface DecodeProgress {
@@ -390,7 +397,8 @@ export function openImageStream(
   // Aborted as soon as the stream is destroyed (by the consumer, by `signal`, or after its
   // end): stops file reads and decoding at once rather than at the generator's next yield.
   const inner = new AbortController();
-  const readable = Readable.from(decodeImage(info, start, chunkSize, inner.signal), {
+  const zstd = opts.createZstdDecompress ?? nodeZstdDecompress();
+  const readable = Readable.from(decodeImage(info, start, chunkSize, inner.signal, zstd), {
     objectMode: false,
     highWaterMark: chunkSize,
   });
@@ -416,6 +424,7 @@ async function* decodeImage(
   start: number,
   chunkSize: number,
   signal: AbortSignal,
+  nodeZstd: CreateZstdDecompress | null,
 ): AsyncGenerator<Buffer> {
   const progress: DecodeProgress = { compressedOffset: 0, outputOffset: 0 };
   const cleanups: (() => void)[] = [];
@@ -499,7 +508,6 @@ async function* decodeImage(
         break;
       }
       case 'zstd': {
-        const nodeZstd = nodeZstdDecompress();
         if (nodeZstd) {
           yield* piped(fileStream(), nodeZstd({ chunkSize }), progress, emit, cleanups, chunkSize);
         } else {
