@@ -323,85 +323,94 @@ async function* blocks(
     return best;
   };
 
-  for (;;) {
-    if (state === 'header') {
-      // Streams start on a byte boundary: "BZh" and the level, or the end of the file.
-      pos = Math.ceil(pos / 8) * 8;
-      while (buf.length - (pos >> 3) < 4 && (await more()));
-      const at = pos >> 3;
-      if (buf.length - at === 0 && ended) {
-        if (streams === 0) fail('the file holds no bzip2 stream');
-        return;
-      }
-      const lv = (buf[at + 3] ?? 0) - 0x30;
-      if (buf.toString('latin1', at, at + 3) !== 'BZh' || lv < 1 || lv > 9) {
-        fail(
-          streams === 0
-            ? 'it does not start with a bzip2 header'
-            : 'unexpected data follows the end of the bzip2 stream',
-        );
-      }
-      level = lv;
-      combined = 0;
-      streams += 1;
-      pos += 32;
-      state = 'magic';
-      continue;
-    }
+  try {
+    yield* segments();
+  } finally {
+    // Stop the source too when the consumer stops early or the data is bad.
+    await iterator.return?.().catch(() => undefined);
+  }
 
-    // At a block or end-of-stream magic.
-    while (buf.length * 8 - pos < 48 + 32 && (await more()));
-    if (buf.length * 8 - pos < 48 + 32) fail('the file ends inside the stream (truncated)');
-    const hi = bitsAt(buf, pos, 24);
-    const lo = bitsAt(buf, pos + 24, 24);
-    if (hi === EOS_MAGIC[0] && lo === EOS_MAGIC[1]) {
-      const stored = bitsAt(buf, pos + 48, 32);
-      if (stored !== combined) {
-        fail('the combined CRC of the stream does not match its blocks (a block is missing)');
+  async function* segments(): AsyncGenerator<Segment> {
+    for (;;) {
+      if (state === 'header') {
+        // Streams start on a byte boundary: "BZh" and the level, or the end of the file.
+        pos = Math.ceil(pos / 8) * 8;
+        while (buf.length - (pos >> 3) < 4 && (await more()));
+        const at = pos >> 3;
+        if (buf.length - at === 0 && ended) {
+          if (streams === 0) fail('the file holds no bzip2 stream');
+          return;
+        }
+        const lv = (buf[at + 3] ?? 0) - 0x30;
+        if (buf.toString('latin1', at, at + 3) !== 'BZh' || lv < 1 || lv > 9) {
+          fail(
+            streams === 0
+              ? 'it does not start with a bzip2 header'
+              : 'unexpected data follows the end of the bzip2 stream',
+          );
+        }
+        level = lv;
+        combined = 0;
+        streams += 1;
+        pos += 32;
+        state = 'magic';
+        continue;
       }
-      pos += 80;
-      state = 'header';
-      continue;
-    }
-    if (hi !== BLOCK_MAGIC[0] || lo !== BLOCK_MAGIC[1])
-      fail('a block does not start with its magic');
 
-    progress.compressedOffset = base + (pos >> 3);
-    // The block ends where the next magic starts. `more()` may move the buffer, and `pos`
-    // with it, so the search position is kept relative to the block's start.
-    let searchFrom = 48 + 32;
-    let joins = 0;
-    let done = false;
-    while (!done) {
-      let end = nextMagic(pos + searchFrom);
-      while (end === null) {
-        if (buf.length - (pos >> 3) > maxBlockInput(level)) {
-          fail('a block is longer than bzip2 ever makes one (the data is damaged)');
+      // At a block or end-of-stream magic.
+      while (buf.length * 8 - pos < 48 + 32 && (await more()));
+      if (buf.length * 8 - pos < 48 + 32) fail('the file ends inside the stream (truncated)');
+      const hi = bitsAt(buf, pos, 24);
+      const lo = bitsAt(buf, pos + 24, 24);
+      if (hi === EOS_MAGIC[0] && lo === EOS_MAGIC[1]) {
+        const stored = bitsAt(buf, pos + 48, 32);
+        if (stored !== combined) {
+          fail('the combined CRC of the stream does not match its blocks (a block is missing)');
         }
-        if (!(await more())) fail('the file ends in the middle of a block (truncated)');
-        end = nextMagic(pos + searchFrom);
+        pos += 80;
+        state = 'header';
+        continue;
       }
-      const endBit = end.bit;
-      let why: string | null = null;
-      yield {
-        stream: oneBlockStream(buf, pos, endBit, level),
-        maxOutput: maxBlockOutput(level),
-        decoded: () => {
-          done = true;
-        },
-        failed: (message) => {
-          why = message;
-        },
-      };
-      if (done) {
-        combined = (((combined << 1) | (combined >>> 31)) ^ bitsAt(buf, pos + 48, 32)) >>> 0;
-        pos = endBit;
-      } else {
-        const reason = why ?? 'not decoded';
-        if (++joins > MAX_JOINS || (endBit - pos) / 8 > maxBlockInput(level)) {
-          fail(`a block does not decode (${reason})`);
+      if (hi !== BLOCK_MAGIC[0] || lo !== BLOCK_MAGIC[1])
+        fail('a block does not start with its magic');
+
+      progress.compressedOffset = base + (pos >> 3);
+      // The block ends where the next magic starts. `more()` may move the buffer, and `pos`
+      // with it, so the search position is kept relative to the block's start.
+      let searchFrom = 48 + 32;
+      let joins = 0;
+      let done = false;
+      while (!done) {
+        let end = nextMagic(pos + searchFrom);
+        while (end === null) {
+          if (buf.length - (pos >> 3) > maxBlockInput(level)) {
+            fail('a block is longer than bzip2 ever makes one (the data is damaged)');
+          }
+          if (!(await more())) fail('the file ends in the middle of a block (truncated)');
+          end = nextMagic(pos + searchFrom);
         }
-        searchFrom = endBit - pos + 1;
+        const endBit = end.bit;
+        let why: string | null = null;
+        yield {
+          stream: oneBlockStream(buf, pos, endBit, level),
+          maxOutput: maxBlockOutput(level),
+          decoded: () => {
+            done = true;
+          },
+          failed: (message) => {
+            why = message;
+          },
+        };
+        if (done) {
+          combined = (((combined << 1) | (combined >>> 31)) ^ bitsAt(buf, pos + 48, 32)) >>> 0;
+          pos = endBit;
+        } else {
+          const reason = why ?? 'not decoded';
+          if (++joins > MAX_JOINS || (endBit - pos) / 8 > maxBlockInput(level)) {
+            fail(`a block does not decode (${reason})`);
+          }
+          searchFrom = endBit - pos + 1;
+        }
       }
     }
   }

@@ -382,6 +382,9 @@ describe('zstd through libzstd', () => {
     expect(z.message).toMatch(/checksum/i);
     expect(z.message).toMatch(/near byte \d+ of the file, after [\d.]+ MiB of image data/);
     expect(z.details).toMatchObject({ compression: 'zstd' });
+    // libzstd checks the checksum at the frame's end: named to within the 256 KiB it was fed.
+    const { compressedOffset } = z.details as { compressedOffset: number };
+    expect(compressedOffset).toBeGreaterThan(data.length - 256 * 1024 - 1);
   });
 
   it('runs the zlib-style decoder path (Node ≥ 22.15 zlib) with a libzstd Transform', async () => {

@@ -173,6 +173,8 @@ export function nodeZstdDecompress(zlibModule: object = zlib): CreateZstdDecompr
   return typeof create === 'function' ? create.bind(zlibModule) : null;
 }
 
+const INPUT_SLICE = 256 * 1024;
+
 export interface ZstdProgress {
   /** Compressed bytes consumed by libzstd so far. */
   compressedOffset: number;
@@ -195,7 +197,11 @@ export async function* decodeZstd(
   for await (const chunk of source) {
     let src = chunk;
     for (;;) {
-      const [remaining, produced, consumed] = dctx.decompressStream(out.subarray(filled), src);
+      // At most INPUT_SLICE per call, so a damaged spot is named to within that many bytes.
+      const [remaining, produced, consumed] = dctx.decompressStream(
+        out.subarray(filled),
+        src.subarray(0, INPUT_SLICE),
+      );
       filled += produced;
       progress.compressedOffset += consumed;
       src = src.subarray(consumed);
