@@ -298,6 +298,10 @@ export const ERROR_CODES = {
     kind: 'bug',
     doc: 'this build of Zeta Flash carries no release key to check manifests with',
   },
+  ZFLASH_NATIVE_MISSING: {
+    kind: 'bug',
+    doc: 'a native module of this installation failed to load',
+  },
 } as const satisfies Record<string, CodeSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -6,11 +6,12 @@
  * ~110% of its contents, DESIGN.md), and the `fatfs` npm package updates only the first
  * FAT copy, after which `fsck.fat -n` reports "FATs differ". Raspberry Pi Imager's FAT
  * code has no FAT12 at all. This module is small because it only ever touches the root
- * directory; it plans the whole change in memory and refuses (no space, no directory
- * slots, corrupt chains) before it writes a single byte.
+ * directory. A change is a plan (`planRootFiles`: computed on copies, every refusal — no
+ * space, no directory slots, corrupt chains — happens there, nothing is written) and a commit
+ * (`commitPlan`: writes the planned sectors, only those that differ from the device).
  */
-import { targetError } from '../errors.js';
-import type { ByteDevice } from './device.js';
+import { ZflashError, targetError } from '../errors.js';
+import type { ByteDevice, Extent } from './device.js';
 
 export type FatType = 12 | 16 | 32;
 
@@ -66,6 +67,30 @@ function corrupt(message: string, details?: Record<string, unknown>) {
   );
 }
 
+/**
+ * FAT32 is the volume whose 16-bit FAT size field (BPB_FATSz16) is 0 and 32-bit one is not,
+ * whatever its cluster count; below that, 12 or 16 bits by cluster count. This is what the
+ * readers that boot and check our sticks do: Linux `fat_fill_super` (fs/fat/inode.c: "if
+ * (!sbi->fat_length && bpb.fat32_length)" → fat_bits = 32, else 16 when total_clusters >
+ * MAX_FAT12 = 4084), dosfstools `read_boot` (src/boot.c, same test; it only warns that such a
+ * FAT32 has fewer than 65 525 clusters) and EDK2's FAT driver (FatPkg/EnhancedFatDxe/Init.c
+ * `FatOpenDevice`: SectorsPerFat == 0 → Fat32). Microsoft's specification
+ * decides by cluster count alone, and so does mtools — which is why `mkfs.vfat -F 32` on a
+ * small or 4K-sector disk (fewer than 65 525 clusters) reads as FAT16 there and cannot be
+ * written by mtools. A 16-bit FAT with 65 525 clusters or more is refused by both the kernel
+ * ("count of clusters too big") and dosfstools ("Too many clusters for FAT16").
+ */
+export function fatTypeOf(fat16Size: number, fat32Size: number, clusterCount: number): FatType {
+  if (fat16Size === 0 && fat32Size !== 0) return 32;
+  if (clusterCount >= 65525) {
+    throw corrupt(
+      `its boot sector gives a 16-bit FAT size but ${clusterCount} clusters, more than FAT16 can address.`,
+      { clusterCount },
+    );
+  }
+  return clusterCount < 4085 ? 12 : 16;
+}
+
 export function parseGeometry(bs: Buffer, partitionSize: number): FatGeometry {
   const bytesPerSector = bs.readUInt16LE(11);
   const sectorsPerCluster = bs[13] ?? 0;
@@ -101,8 +126,7 @@ export function parseGeometry(bs: Buffer, partitionSize: number): FatGeometry {
     });
   }
   const clusterCount = Math.floor((totalSectors - firstDataSector) / sectorsPerCluster);
-  // The FAT type follows from the cluster count alone (Microsoft's FAT specification).
-  const fatType: FatType = clusterCount < 4085 ? 12 : clusterCount < 65525 ? 16 : 32;
+  const fatType = fatTypeOf(fat16Size, fat32Size, clusterCount);
   if (totalSectors * bytesPerSector > partitionSize) {
     throw targetError(
       'ZFLASH_IMAGE_TRUNCATED',
@@ -133,7 +157,7 @@ export function parseGeometry(bs: Buffer, partitionSize: number): FatGeometry {
 }
 
 /** The File Allocation Table as bytes, with typed get/set for each FAT width. */
-class FatTable {
+export class FatTable {
   constructor(
     readonly type: FatType,
     readonly bytes: Buffer,
@@ -253,6 +277,11 @@ export class FatVolume {
     private root: Buffer,
     private rootClusters: number[],
   ) {}
+
+  /** Bumped by every commit, so a plan made before it is refused. */
+  private generation = 0;
+  /** Set while a commit is writing; stays set if it failed part-way. */
+  private broken = false;
 
   static async open(dev: ByteDevice): Promise<FatVolume> {
     if (dev.size < 512) throw corrupt('the partition is too small to hold a boot sector.');
@@ -440,35 +469,17 @@ export class FatVolume {
   }
 
   /**
-   * Creates or replaces files in the root directory. Everything is planned on copies of the
-   * FAT and the directory first; on any refusal nothing has been written.
+   * Plans creating or replacing `files` in the root directory: every change is computed on
+   * copies of the FAT and the directory, every refusal (bad name, a folder or read-only file in
+   * the way, no space, no directory slots, a damaged chain) happens here, and nothing is
+   * written. The plan lists the sectors that differ from what is on the device now, in the
+   * order `commitPlan` writes them.
    */
-  async writeRootFiles(files: readonly NewFile[], options: { now?: Date } = {}): Promise<void> {
+  async planRootFiles(files: readonly NewFile[], options: { now?: Date } = {}): Promise<FatPlan> {
+    this.assertUsable();
     const g = this.geometry;
     const now = options.now ?? new Date();
-    const names = new Set<string>();
-    for (const f of files) {
-      if (
-        !f.name ||
-        f.name.length > 255 ||
-        LFN_INVALID.test(f.name) ||
-        /^[. ]|[. ]$/.test(f.name)
-      ) {
-        throw targetError(
-          'ZFLASH_FAT_BAD_NAME',
-          `"${f.name}" cannot be a FAT file name.`,
-          'This is a bug in Zeta Flash; report it.',
-        );
-      }
-      if (names.has(f.name.toLowerCase())) {
-        throw targetError(
-          'ZFLASH_FAT_BAD_NAME',
-          `"${f.name}" is listed twice.`,
-          'This is a bug in Zeta Flash; report it.',
-        );
-      }
-      names.add(f.name.toLowerCase());
-    }
+    checkNames(files);
 
     const fat = this.fat.clone();
     let root = Buffer.from(this.root);
@@ -490,25 +501,14 @@ export class FatVolume {
       for (let s = old.slot; s < old.slot + old.slotCount; s++) root[s * SLOT] = DELETED;
     }
 
-    // 2. Directory slots: reuse the first run of free slots that fits each file.
-    const freeRun = (buf: Buffer, count: number): number => {
-      let run = 0;
-      for (let i = 0; i < buf.length / SLOT; i++) {
-        const b = buf[i * SLOT];
-        if (b === 0 || b === DELETED) {
-          run++;
-          if (run === count) return i - count + 1;
-        } else run = 0;
-      }
-      return -1;
-    };
-
-    // 3. Clusters: first fit, lowest numbers first, so a re-inject reuses what it freed.
+    // 2. Clusters: first fit, lowest numbers first, so a re-inject reuses what it freed.
     let nextFree = 2;
+    let allocated = false;
     const takeCluster = (): number => {
       for (let c = nextFree; c < g.clusterCount + 2; c++) {
         if (fat.get(c) === 0) {
           nextFree = c + 1;
+          allocated = true;
           return c;
         }
       }
@@ -528,10 +528,12 @@ export class FatVolume {
 
     const taken = new Set(this.listRoot(root).map((e) => e.shortName));
     const { date, time } = fatDateTime(now);
-    const dataWrites: { cluster: number; data: Buffer }[] = [];
-    const newRootClusters: number[] = [];
+    const data: { cluster: number; bytes: Buffer }[] = [];
+    const newRootClusters = new Set<number>();
 
     for (const f of files) {
+      // 3. Directory slots: the first run of free slots that fits; a FAT32 root grows by a
+      // cluster when none does, a FAT12/16 root is fixed.
       const plain = isPlainShortName(f.name);
       const slotsNeeded = plain ? 1 : lfnSlotsFor(f.name) + 1;
       let at = freeRun(root, slotsNeeded);
@@ -549,12 +551,12 @@ export class FatVolume {
         fat.set(rootClusters[rootClusters.length - 1] ?? g.rootCluster, c);
         fat.set(c, fat.endOfChain);
         rootClusters.push(c);
-        newRootClusters.push(c);
+        newRootClusters.add(c);
         root = Buffer.concat([root, Buffer.alloc(g.clusterSize)]);
         at = freeRun(root, slotsNeeded);
       }
 
-      // Data clusters.
+      // 4. Data clusters, zero-padded to whole clusters.
       const count = Math.ceil(f.data.length / g.clusterSize);
       const clusters: number[] = [];
       for (let i = 0; i < count; i++) {
@@ -565,108 +567,232 @@ export class FatVolume {
         clusters.push(c);
         const chunk = Buffer.alloc(g.clusterSize);
         chunk.set(f.data.subarray(i * g.clusterSize, (i + 1) * g.clusterSize));
-        dataWrites.push({ cluster: c, data: chunk });
+        data.push({ cluster: c, bytes: chunk });
       }
 
-      // Directory entries.
-      const short = plain
-        ? encodeShort(
-            ...(f.name.includes('.')
-              ? (f.name.split('.') as [string, string])
-              : ([f.name, ''] as [string, string])),
-          )
-        : makeShortAlias(f.name, taken);
+      // 5. Directory entries.
+      const short = plain ? plainShortName(f.name) : makeShortAlias(f.name, taken);
       taken.add(short.toString('latin1'));
-      const sfn = Buffer.alloc(SLOT);
-      short.copy(sfn, 0);
-      sfn[11] = ATTR_ARCHIVE;
-      sfn.writeUInt16LE(time, 14);
-      sfn.writeUInt16LE(date, 16);
-      sfn.writeUInt16LE(date, 18);
-      sfn.writeUInt16LE(g.fatType === 32 ? (clusters[0] ?? 0) >>> 16 : 0, 20);
-      sfn.writeUInt16LE(time, 22);
-      sfn.writeUInt16LE(date, 24);
-      sfn.writeUInt16LE((clusters[0] ?? 0) & 0xffff, 26);
-      sfn.writeUInt32LE(f.data.length, 28);
-      let slot = at;
-      if (!plain) {
-        const n = lfnSlotsFor(f.name);
-        const sum = lfnChecksum(short);
-        const units = Buffer.alloc(n * 26, 0xff);
-        units.write(f.name, 0, 'utf16le');
-        if (f.name.length < n * 13) units.writeUInt16LE(0, f.name.length * 2);
-        for (let k = n; k >= 1; k--) {
-          const e = Buffer.alloc(SLOT);
-          e[0] = k | (k === n ? 0x40 : 0);
-          const part = units.subarray((k - 1) * 26, k * 26);
-          part.copy(e, 1, 0, 10);
-          e[11] = ATTR_LFN;
-          e[13] = sum;
-          part.copy(e, 14, 10, 22);
-          part.copy(e, 28, 22, 26);
-          e.copy(root, slot * SLOT);
-          slot++;
-        }
-      }
-      sfn.copy(root, slot * SLOT);
+      writeEntries(root, at, f.name, plain, short, {
+        firstCluster: clusters[0] ?? 0,
+        size: f.data.length,
+        fat32: g.fatType === 32,
+        date,
+        time,
+      });
     }
 
-    // 4. Write: data, then directory, then every FAT copy, then FSInfo. Only bytes that
-    // differ are written, so nothing else on the partition changes.
-    for (const w of dataWrites) await this.dev.write(this.clusterOffset(w.cluster), w.data);
+    // 6. The sectors that change, compared with what the device holds now, in write order:
+    // data, directory, every FAT copy, FSInfo. A sector equal on the device is not written,
+    // so a re-inject of the same payload writes (almost) nothing and no other byte changes.
+    const writes: Extent[] = [];
+    for (const run of clusterRuns(data.map((d) => d.cluster))) {
+      const next = Buffer.concat(data.slice(run.index, run.index + run.count).map((d) => d.bytes));
+      const offset = this.clusterOffset(run.first);
+      writes.push(...this.changedSectors(offset, await this.dev.read(offset, next.length), next));
+    }
     if (g.fatType === 32) {
       for (let i = 0; i < rootClusters.length; i++) {
         const c = rootClusters[i] ?? 0;
-        const bytes = root.subarray(i * g.clusterSize, (i + 1) * g.clusterSize);
-        const isNew = newRootClusters.includes(c);
-        const old = isNew ? null : this.root.subarray(i * g.clusterSize, (i + 1) * g.clusterSize);
-        await this.writeChangedSectors(this.clusterOffset(c), old, bytes);
+        const next = root.subarray(i * g.clusterSize, (i + 1) * g.clusterSize);
+        const offset = this.clusterOffset(c);
+        const prev = newRootClusters.has(c)
+          ? await this.dev.read(offset, g.clusterSize)
+          : this.root.subarray(i * g.clusterSize, (i + 1) * g.clusterSize);
+        writes.push(...this.changedSectors(offset, prev, next));
       }
     } else {
-      await this.writeChangedSectors(g.rootDirOffset, this.root, root);
+      writes.push(...this.changedSectors(g.rootDirOffset, this.root, root));
     }
     for (let copy = 0; copy < g.numFats; copy++) {
       const base = (g.reservedSectors + copy * g.sectorsPerFat) * g.bytesPerSector;
       // Each copy is compared with what is really on disk, so all copies end identical
       // even when an earlier tool (the `fatfs` package) left them different.
       const current = copy === 0 ? this.fat.bytes : await this.dev.read(base, fat.bytes.length);
-      await this.writeChangedSectors(base, current, fat.bytes);
+      writes.push(...this.changedSectors(base, current, fat.bytes));
     }
     if (g.fatType === 32 && g.fsInfoSector > 0 && g.fsInfoSector < g.reservedSectors) {
-      const off = g.fsInfoSector * g.bytesPerSector;
-      const info = await this.dev.read(off, 512);
+      const offset = g.fsInfoSector * g.bytesPerSector;
+      const info = await this.dev.read(offset, g.bytesPerSector);
+      // FSInfo (Microsoft FAT spec): lead signature at 0, structure signature at 484, free
+      // cluster count at 488, next-free hint at 492. fsck.fat checks the count.
       if (info.readUInt32LE(0) === 0x41615252 && info.readUInt32LE(484) === 0x61417272) {
-        info.writeUInt32LE(this.freeClusters(fat), 488);
-        info.writeUInt32LE(nextFree < g.clusterCount + 2 ? nextFree : 0xffffffff, 492);
-        await this.dev.write(off, info);
+        const next = Buffer.from(info);
+        next.writeUInt32LE(this.freeClusters(fat), 488);
+        if (allocated)
+          next.writeUInt32LE(nextFree < g.clusterCount + 2 ? nextFree : 0xffffffff, 492);
+        writes.push(...this.changedSectors(offset, info, next));
       }
     }
-    this.fat = fat;
-    this.root = root;
-    this.rootClusters = rootClusters;
+    return { volume: this, generation: this.generation, writes, fat, root, rootClusters };
   }
 
-  /** Writes the sectors of `next` that differ from `prev` (all of them when prev is null). */
-  private async writeChangedSectors(
-    base: number,
-    prev: Buffer | null,
-    next: Buffer,
-  ): Promise<void> {
+  /**
+   * Writes a plan made by `planRootFiles` on this volume, in its order. Refuses a plan made
+   * before another commit (its sectors were computed against bytes that have since changed).
+   */
+  async commitPlan(plan: FatPlan): Promise<void> {
+    if (plan.volume !== this || plan.generation !== this.generation) {
+      throw new ZflashError(
+        'bug',
+        'ZFLASH_INTERNAL',
+        'A FAT write plan was committed after the filesystem had changed since it was made.',
+        'This is a bug in Zeta Flash; report it.',
+      );
+    }
+    this.assertUsable();
+    // Until every sector is written the state in memory is neither the old nor the new one:
+    // a failed commit leaves the volume refusing further plans (reopen it to go on).
+    this.generation += 1;
+    this.broken = true;
+    for (const w of plan.writes) await this.dev.write(w.offset, w.data);
+    this.fat = plan.fat;
+    this.root = plan.root;
+    this.rootClusters = [...plan.rootClusters];
+    this.broken = false;
+  }
+
+  /** Creates or replaces files in the root directory: plan (all refusals), then commit. */
+  async writeRootFiles(files: readonly NewFile[], options: { now?: Date } = {}): Promise<void> {
+    await this.commitPlan(await this.planRootFiles(files, options));
+  }
+
+  private assertUsable(): void {
+    if (this.broken) {
+      throw new ZflashError(
+        'bug',
+        'ZFLASH_INTERNAL',
+        'An earlier write to this FAT filesystem failed part-way; it must be opened again.',
+        'This is a bug in Zeta Flash; report it.',
+      );
+    }
+  }
+
+  /** The sectors of `next` that differ from `prev`, as runs (all of `next` when they all differ). */
+  private changedSectors(base: number, prev: Buffer, next: Buffer): Extent[] {
     const bps = this.geometry.bytesPerSector;
-    const ref = prev;
+    const same = (off: number) =>
+      next.subarray(off, off + bps).equals(prev.subarray(off, off + bps));
+    const out: Extent[] = [];
     for (let off = 0; off < next.length;) {
-      if (ref && next.subarray(off, off + bps).equals(ref.subarray(off, off + bps))) {
+      if (same(off)) {
         off += bps;
         continue;
       }
       let end = off + bps;
-      while (
-        end < next.length &&
-        !(ref && next.subarray(end, end + bps).equals(ref.subarray(end, end + bps)))
-      )
-        end += bps;
-      await this.dev.write(base + off, next.subarray(off, Math.min(end, next.length)));
+      while (end < next.length && !same(end)) end += bps;
+      out.push({ offset: base + off, data: Buffer.from(next.subarray(off, end)) });
       off = end;
     }
+    return out;
   }
+}
+
+/**
+ * What `planRootFiles` computed: the sector runs to write, in order, and the FAT and root
+ * directory as they will be once written. Holds no device handle of its own.
+ */
+export interface FatPlan {
+  readonly volume: FatVolume;
+  readonly generation: number;
+  readonly writes: readonly Extent[];
+  readonly fat: FatTable;
+  readonly root: Buffer;
+  readonly rootClusters: readonly number[];
+}
+
+function checkNames(files: readonly NewFile[]): void {
+  const names = new Set<string>();
+  for (const f of files) {
+    if (!f.name || f.name.length > 255 || LFN_INVALID.test(f.name) || /^[. ]|[. ]$/.test(f.name)) {
+      throw targetError(
+        'ZFLASH_FAT_BAD_NAME',
+        `"${f.name}" cannot be a FAT file name.`,
+        'This is a bug in Zeta Flash; report it.',
+      );
+    }
+    if (names.has(f.name.toLowerCase())) {
+      throw targetError(
+        'ZFLASH_FAT_BAD_NAME',
+        `"${f.name}" is listed twice.`,
+        'This is a bug in Zeta Flash; report it.',
+      );
+    }
+    names.add(f.name.toLowerCase());
+  }
+}
+
+/** Index of the first run of `count` free (never used or deleted) slots, or -1. */
+function freeRun(buf: Buffer, count: number): number {
+  let run = 0;
+  for (let i = 0; i < buf.length / SLOT; i++) {
+    const b = buf[i * SLOT];
+    if (b === 0 || b === DELETED) {
+      run++;
+      if (run === count) return i - count + 1;
+    } else run = 0;
+  }
+  return -1;
+}
+
+/** Consecutive cluster numbers grouped, so each run is read and compared in one go. */
+function clusterRuns(
+  clusters: readonly number[],
+): { first: number; index: number; count: number }[] {
+  const runs: { first: number; index: number; count: number }[] = [];
+  for (let i = 0; i < clusters.length;) {
+    let j = i + 1;
+    while (j < clusters.length && clusters[j] === (clusters[j - 1] ?? 0) + 1) j++;
+    runs.push({ first: clusters[i] ?? 2, index: i, count: j - i });
+    i = j;
+  }
+  return runs;
+}
+
+function plainShortName(name: string): Buffer {
+  const dot = name.indexOf('.');
+  return dot < 0 ? encodeShort(name, '') : encodeShort(name.slice(0, dot), name.slice(dot + 1));
+}
+
+/** Writes the LFN slots (unless `plain`) and the 8.3 entry of one file at slot `at`. */
+function writeEntries(
+  root: Buffer,
+  at: number,
+  name: string,
+  plain: boolean,
+  short: Buffer,
+  e: { firstCluster: number; size: number; fat32: boolean; date: number; time: number },
+): void {
+  const sfn = Buffer.alloc(SLOT);
+  short.copy(sfn, 0);
+  sfn[11] = ATTR_ARCHIVE;
+  sfn.writeUInt16LE(e.time, 14);
+  sfn.writeUInt16LE(e.date, 16);
+  sfn.writeUInt16LE(e.date, 18);
+  sfn.writeUInt16LE(e.fat32 ? e.firstCluster >>> 16 : 0, 20);
+  sfn.writeUInt16LE(e.time, 22);
+  sfn.writeUInt16LE(e.date, 24);
+  sfn.writeUInt16LE(e.firstCluster & 0xffff, 26);
+  sfn.writeUInt32LE(e.size, 28);
+  let slot = at;
+  if (!plain) {
+    const n = lfnSlotsFor(name);
+    const sum = lfnChecksum(short);
+    const units = Buffer.alloc(n * 26, 0xff);
+    units.write(name, 0, 'utf16le');
+    if (name.length < n * 13) units.writeUInt16LE(0, name.length * 2);
+    for (let k = n; k >= 1; k--) {
+      const lfn = Buffer.alloc(SLOT);
+      lfn[0] = k | (k === n ? 0x40 : 0);
+      const part = units.subarray((k - 1) * 26, k * 26);
+      part.copy(lfn, 1, 0, 10);
+      lfn[11] = ATTR_LFN;
+      lfn[13] = sum;
+      part.copy(lfn, 14, 10, 22);
+      part.copy(lfn, 28, 22, 26);
+      lfn.copy(root, slot * SLOT);
+      slot++;
+    }
+  }
+  sfn.copy(root, slot * SLOT);
 }

@@ -25,19 +25,20 @@ beforeAll(async () => {
   execFileSync('zstd', ['-q', '-k', img]);
   execFileSync('xz', ['-k', '-0', '-T1', img]);
   execFileSync('gzip', ['-k', '-1', img]);
+  execFileSync('bzip2', ['-k', img]);
   const hash = createHash('sha256');
   const zeros = Buffer.alloc(MiB);
   for (let i = 0; i < SIZE / MiB; i++) hash.update(zeros);
   expectedHash = hash.digest('hex');
   // Load the decoders (native modules, JIT) before anything is measured.
-  for (const ext of ['zst', 'xz', 'gz'])
+  for (const ext of ['zst', 'xz', 'gz', 'bz2'])
     await readImagePrefix(await probeImage(`${img}.${ext}`), 8 * MiB);
 }, 120_000);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('streaming memory', () => {
-  it.each(['zst', 'xz', 'gz'])(
+  it.each(['zst', 'xz', 'gz', 'bz2'])(
     '%s: 256 MiB of zeros decode without buffering the image',
     async (ext) => {
       const info = await probeImage(`${img}.${ext}`);

@@ -12,10 +12,13 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import * as zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DecompressStream } from 'zstd-napi';
 import { ZflashError } from '../errors.js';
 import { openImageStream, probeImage, readImagePrefix } from './image-source.js';
 import type { ImageSourceInfo } from './image-types.js';
+import { nodeZstdDecompress } from './zstd.js';
 
 const MiB = 1024 * 1024;
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -353,4 +356,128 @@ describe('stopping early', () => {
       expect(errors).toEqual([]);
     },
   );
+});
+
+describe('zstd through libzstd', () => {
+  /** A file of random data (stored as raw blocks: only the checksum sees a changed byte). */
+  const rawBlocks = (): string => {
+    const path = join(dir, 'raw-blocks.img');
+    writeFileSync(path, randomBytes(2 * MiB));
+    tool('zstd', ['-q', '-f', path]);
+    return `${path}.zst`;
+  };
+
+  it('catches a changed byte in a raw block by the frame checksum, and says where', async () => {
+    const data = readFileSync(rawBlocks());
+    const at = Math.floor(data.length / 2);
+    data[at] = (data[at] ?? 0) ^ 0x01;
+    const path = join(dir, 'raw-flipped.img.zst');
+    writeFileSync(path, data);
+    // The zstd command agrees that the file is damaged.
+    expect(() => execFileSync('zstd', ['-t', '-q', path], { stdio: 'ignore' })).toThrow();
+    const z = await expectZflash(
+      readAll(openImageStream(await probeImage(path))),
+      'ZFLASH_IMAGE_CORRUPT',
+    );
+    expect(z.message).toMatch(/checksum/i);
+    expect(z.message).toMatch(/near byte \d+ of the file, after [\d.]+ MiB of image data/);
+    expect(z.details).toMatchObject({ compression: 'zstd' });
+    // libzstd checks the checksum at the frame's end: named to within the 256 KiB it was fed.
+    const { compressedOffset } = z.details as { compressedOffset: number };
+    expect(compressedOffset).toBeGreaterThan(data.length - 256 * 1024 - 1);
+  });
+
+  it('runs the zlib-style decoder path (Node ≥ 22.15 zlib) with a libzstd Transform', async () => {
+    // Node 20 has no zlib zstd: zstd-napi's own Transform stands in for it, so the piping,
+    // chunking and error mapping of that path run here too.
+    const createZstdDecompress = () => new DecompressStream();
+    const multi = await readAll(
+      openImageStream(await probeImage(paths.zstMulti!), { createZstdDecompress }),
+    );
+    expect(sha256(multi)).toBe(sha256(Buffer.concat([original, original])));
+    const data = readFileSync(rawBlocks());
+    const at = Math.floor(data.length / 2);
+    data[at] = (data[at] ?? 0) ^ 0x01;
+    const path = join(dir, 'raw-flipped-zlib.img.zst');
+    writeFileSync(path, data);
+    const z = await expectZflash(
+      readAll(openImageStream(await probeImage(path), { createZstdDecompress })),
+      'ZFLASH_IMAGE_CORRUPT',
+    );
+    expect(z.message).toMatch(/checksum/i);
+  });
+
+  it("uses Node's zlib zstd exactly when this Node has one", () => {
+    const fake = { createZstdDecompress: () => new DecompressStream() };
+    expect(nodeZstdDecompress({})).toBeNull();
+    expect(typeof nodeZstdDecompress(fake)).toBe('function');
+    const here = (zlib as { createZstdDecompress?: unknown }).createZstdDecompress;
+    expect(nodeZstdDecompress() === null).toBe(typeof here !== 'function');
+  });
+});
+
+describe('bzip2 through libbzip2, block by block', () => {
+  /** Bit position of the last end-of-stream magic 0x177245385090 in a bzip2 file. */
+  const eosBit = (data: Buffer): number => {
+    const magic = 0x177245385090;
+    for (let bit = data.length * 8 - 48 - 32; bit >= 0; bit--) {
+      let v = 0;
+      for (let i = 0; i < 48; i++) {
+        const p = bit + i;
+        v = v * 2 + (((data[p >> 3] ?? 0) >> (7 - (p & 7))) & 1);
+      }
+      if (v === magic) return bit;
+    }
+    throw new Error('no end-of-stream magic');
+  };
+
+  it('decodes several concatenated streams of small blocks (pbzip2, cat a.bz2 b.bz2)', async () => {
+    const part = join(dir, 'part.img');
+    const second = randomBytes(300_000);
+    writeFileSync(part, second);
+    tool('bzip2', ['-1', '-k', '-f', part]);
+    const onePath = join(dir, 'one-level1.img');
+    writeFileSync(onePath, original);
+    tool('bzip2', ['-1', '-k', '-f', onePath]);
+    const path = join(dir, 'streams.img.bz2');
+    writeFileSync(
+      path,
+      Buffer.concat([readFileSync(`${onePath}.bz2`), readFileSync(`${part}.bz2`)]),
+    );
+    const out = await decodeFile(path);
+    expect(sha256(out)).toBe(sha256(Buffer.concat([original, second])));
+  });
+
+  it('refuses a stream whose combined CRC does not match its blocks, as bzcat does', async () => {
+    const data = readFileSync(paths.bz2!);
+    // The 32-bit combined CRC follows the end-of-stream magic; flip its last bit.
+    const p = eosBit(data) + 48 + 31;
+    data[p >> 3] = (data[p >> 3] ?? 0) ^ (1 << (7 - (p & 7)));
+    const path = join(dir, 'combined-crc.img.bz2');
+    writeFileSync(path, data);
+    expect(() => execFileSync('bzcat', [path], { stdio: 'ignore' })).toThrow();
+    const z = await expectZflash(decodeFile(path), 'ZFLASH_IMAGE_CORRUPT');
+    expect(z.message).toMatch(/combined CRC/);
+  });
+
+  it('names the block that does not decode', async () => {
+    const data = readFileSync(paths.bz2!);
+    const at = Math.floor(data.length / 2);
+    data[at] = (data[at] ?? 0) ^ 0x10;
+    const path = join(dir, 'block.img.bz2');
+    writeFileSync(path, data);
+    const z = await expectZflash(decodeFile(path), 'ZFLASH_IMAGE_CORRUPT');
+    expect(z.message).toMatch(/bzip2 image .* is damaged: a block does not decode/);
+    // The block holding the damage starts before it, and within one block's length (≤ 900 kB).
+    const offset = (z.details as { compressedOffset: number }).compressedOffset;
+    expect(offset).toBeLessThanOrEqual(at);
+    expect(at - offset).toBeLessThan(1_000_000);
+  });
+
+  it('refuses data after the last stream', async () => {
+    const path = join(dir, 'trailing.img.bz2');
+    writeFileSync(path, Buffer.concat([readFileSync(paths.bz2!), Buffer.from('garbage!')]));
+    const z = await expectZflash(decodeFile(path), 'ZFLASH_IMAGE_CORRUPT');
+    expect(z.message).toMatch(/unexpected data follows the end of the bzip2 stream/);
+  });
 });

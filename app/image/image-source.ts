@@ -9,7 +9,7 @@ import type { ReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { ZflashError, assertNever, cancelledError, targetError } from '../errors.js';
 import {
@@ -20,22 +20,23 @@ import {
   isFileSystemError,
 } from './image-errors.js';
 import type { Compression, ImageNotice, ImageSourceInfo, ZipImageEntry } from './image-types.js';
-import { loadLzma, loadUnbzip2, loadYauzl } from './native-deps.js';
-import type { YauzlEntry, YauzlZipFile } from './native-deps.js';
+import { loadLzma } from '../native.js';
+import { Bzip2FormatError, decodeBzip2 } from './bzip2.js';
 import { decodeXz } from './xz-decoder.js';
+import { loadYauzl, type YauzlEntry, type YauzlZipFile } from './yauzl.js';
 import {
   ZstdFormatError,
-  ZstdStreamDecoder,
+  decodeZstd,
   isSkippableMagic,
   isZstdMagic,
+  nodeZstdDecompress,
   readZstdLayout,
+  type CreateZstdDecompress,
 } from './zstd.js';
 
 const MiB = 1024 * 1024;
 /** The chunk size `dd bs=4M` uses; large reads and writes are what make flashing fast. */
 export const DEFAULT_CHUNK_SIZE = 4 * MiB;
-/** unbzip2-stream decodes every whole block in the input it is given at once: feed it little. */
-const BZIP2_INPUT_CHUNK = 64 * 1024;
 const TWO_POW_32 = 2 ** 32;
 const IMAGE_ENTRY = /\.(img|iso|raw)$/i;
 
@@ -218,17 +219,19 @@ function zstdError(
   err: unknown,
   position: { compressedOffset?: number; outputOffset?: number },
 ): ZflashError {
+  if (err instanceof ZflashError) return err;
   if (err instanceof ZstdFormatError && err.unsupported) {
     return imageUnsupportedError(path, `the zstd data ${err.message}`);
   }
-  if (err instanceof ZstdFormatError || isFzstdError(err)) {
-    return imageCorruptError(path, 'zstd', (err as Error).message, position, err);
+  if (isFileSystemError(err)) return imageFileError(path, err);
+  const message = err instanceof Error ? err.message : String(err);
+  // libzstd's ZSTD_error_frameParameter_windowTooLarge: made with --long beyond 128 MiB
+  // windows, which libzstd (and the zstd command) refuse to decode unless told to.
+  if (/too much memory/i.test(message)) {
+    return imageUnsupportedError(path, `the zstd data needs a larger window: ${message}`);
   }
-  return imageFileError(path, err);
+  return imageCorruptError(path, 'zstd', message, position, err);
 }
-
-const isFzstdError = (err: unknown): boolean =>
-  err instanceof Error && typeof (err as { code?: unknown }).code === 'number';
 
 /**
  * gzip's ISIZE trailer is the size modulo 2^32 (of the last member only). Deflate never shrinks
@@ -364,6 +367,12 @@ export interface OpenImageStreamOptions {
   readonly start?: number;
   /** Read size for the file and target size of the chunks produced. Default 4 MiB. */
   readonly highWaterMark?: number;
+  /**
+   * The zstd decoder as a zlib-style Transform factory. Default: Node's own
+   * `zlib.createZstdDecompress` where this Node has it (≥ 22.15, as in Electron), else libzstd
+   * through the zstd-napi binding.
+   */
+  readonly createZstdDecompress?: CreateZstdDecompress;
 }
 
 interface DecodeProgress {
@@ -388,7 +397,8 @@ export function openImageStream(
   // Aborted as soon as the stream is destroyed (by the consumer, by `signal`, or after its
   // end): stops file reads and decoding at once rather than at the generator's next yield.
   const inner = new AbortController();
-  const readable = Readable.from(decodeImage(info, start, chunkSize, inner.signal), {
+  const zstd = opts.createZstdDecompress ?? nodeZstdDecompress();
+  const readable = Readable.from(decodeImage(info, start, chunkSize, inner.signal, zstd), {
     objectMode: false,
     highWaterMark: chunkSize,
   });
@@ -414,6 +424,7 @@ async function* decodeImage(
   start: number,
   chunkSize: number,
   signal: AbortSignal,
+  nodeZstd: CreateZstdDecompress | null,
 ): AsyncGenerator<Buffer> {
   const progress: DecodeProgress = { compressedOffset: 0, outputOffset: 0 };
   const cleanups: (() => void)[] = [];
@@ -461,11 +472,8 @@ async function* decodeImage(
         break;
       }
       case 'bzip2': {
-        const bz = loadUnbzip2()();
-        cleanups.push(() => bz.destroy());
-        const out = classicToReadable(bz, chunkSize);
-        const src = fileStream({ highWaterMark: BZIP2_INPUT_CHUNK });
-        yield* piped(src, bz, progress, emit, cleanups, chunkSize, out);
+        const blocks = decodeBzip2(fileStream() as AsyncIterable<Buffer>, chunkSize, progress);
+        for await (const out of rechunk(blocks, chunkSize)) yield* emit(out);
         break;
       }
       case 'zip': {
@@ -500,16 +508,12 @@ async function* decodeImage(
         break;
       }
       case 'zstd': {
-        const decoder = new ZstdStreamDecoder(chunkSize);
-        const src = fileStream();
-        for await (const chunk of src as AsyncIterable<Buffer>) {
-          for (const out of decoder.push(chunk)) {
-            progress.compressedOffset = decoder.consumed;
-            yield* emit(out);
-          }
+        if (nodeZstd) {
+          yield* piped(fileStream(), nodeZstd({ chunkSize }), progress, emit, cleanups, chunkSize);
+        } else {
+          const src = fileStream() as AsyncIterable<Buffer>;
+          for await (const out of decodeZstd(src, chunkSize, progress)) yield* emit(out);
         }
-        progress.compressedOffset = decoder.consumed;
-        for (const out of decoder.end()) yield* emit(out);
         break;
       }
       default:
@@ -537,7 +541,10 @@ function decodeError(info: ImageSourceInfo, err: unknown, progress: DecodeProgre
   if (err instanceof ZflashError) return err;
   if (isFileSystemError(err)) return imageFileError(info.path, err);
   const position = {
-    compressedOffset: progress.compressedOffset,
+    compressedOffset:
+      err instanceof Bzip2FormatError || err instanceof ZstdFormatError
+        ? err.offset
+        : progress.compressedOffset,
     outputOffset: progress.outputOffset,
   };
   if (info.compression === 'zstd') return zstdError(info.path, err, position);
@@ -545,19 +552,16 @@ function decodeError(info: ImageSourceInfo, err: unknown, progress: DecodeProgre
   return imageCorruptError(info.path, info.compression, message, position, err);
 }
 
-/**
- * Pipes the file into a decoder and iterates its output. `out` is what to iterate when the
- * decoder is not itself a Readable (unbzip2-stream's classic stream, adapted).
- */
+/** Pipes the file into a zlib decoder (gzip, deflate, Node's zstd) and iterates its output. */
 async function* piped(
   src: ReadStream,
-  decoder: NodeJS.WritableStream & { destroy(): void },
+  decoder: Transform,
   progress: DecodeProgress,
   emit: (chunk: Buffer) => Generator<Buffer>,
   cleanups: (() => void)[],
   chunkSize: number,
-  out: Readable = decoder as unknown as Readable,
 ): AsyncGenerator<Buffer> {
+  const out = decoder;
   cleanups.push(() => {
     src.unpipe();
     out.destroy();
@@ -590,20 +594,32 @@ async function* piped(
   if (held) yield* emit(held);
 }
 
-/** unbzip2-stream is a classic `through` stream: adapt it to a Readable with backpressure. */
-function classicToReadable(classic: NodeJS.ReadWriteStream, highWaterMark: number): Readable {
-  const out = new Readable({
-    highWaterMark,
-    read: () => {
-      classic.resume();
-    },
-  });
-  classic.on('data', (chunk: Buffer) => {
-    if (!out.push(chunk)) classic.pause();
-  });
-  classic.once('end', () => out.push(null));
-  classic.once('error', (err: Error) => out.destroy(err));
-  return out;
+/**
+ * Chunks of about `chunkSize` from a decoder that yields pieces of any size (bzip2: one block,
+ * 0.1–46 MB): small pieces are joined, large ones cut (without copying).
+ */
+async function* rechunk(pieces: AsyncIterable<Buffer>, chunkSize: number): AsyncGenerator<Buffer> {
+  let held: Buffer[] = [];
+  let heldLength = 0;
+  for await (const piece of pieces) {
+    let rest = piece;
+    while (heldLength + rest.length >= chunkSize) {
+      const take = chunkSize - heldLength;
+      const out =
+        heldLength === 0
+          ? rest.subarray(0, take)
+          : Buffer.concat([...held, rest.subarray(0, take)]);
+      held = [];
+      heldLength = 0;
+      rest = rest.subarray(take);
+      yield out;
+    }
+    if (rest.length > 0) {
+      held.push(rest);
+      heldLength += rest.length;
+    }
+  }
+  if (heldLength > 0) yield Buffer.concat(held, heldLength);
 }
 
 /** Data of a zip entry starts after its local header, whose name/extra lengths may differ from the central directory's. */

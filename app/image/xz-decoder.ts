@@ -8,7 +8,7 @@
  */
 import { totalmem } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { loadLzma } from './native-deps.js';
+import { loadLzma } from '../native.js';
 
 const MIN_SLICE = 1024;
 const MAX_SLICE = 16 * 1024;
