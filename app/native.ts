@@ -66,6 +66,9 @@ function lazy<T>(load: () => T): () => T {
 
 export interface DirectIo {
   getAlignedBuffer(size: number, alignment: number): Buffer;
+  readonly O_DIRECT: number;
+  readonly O_EXLOCK: number;
+  setF_NOCACHE(fd: number, value: 0 | 1, callback: (err?: Error | null) => void): void;
 }
 
 export const loadDirectIo = lazy(() =>

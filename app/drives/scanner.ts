@@ -3,6 +3,7 @@
  * DriveInfo, each judged by the policy against the system context read at the same moment.
  */
 import { ZflashError, ioError } from '../errors.js';
+import { loadDrivelist } from '../native.js';
 import { listLoopDevices } from './linux-block.js';
 import { assessDrive, sameDevice } from './policy.js';
 import {
@@ -24,8 +25,7 @@ export interface ScanOptions extends SystemContextOptions {
 const LOOP_DEVICE = /^\/dev\/loop\d+$/;
 
 export async function drivelistList(): Promise<readonly RawDrive[]> {
-  const drivelist = await import('drivelist');
-  return drivelist.list();
+  return loadDrivelist().list();
 }
 
 export function normalizeDrive(raw: RawDrive): DriveInfo {

@@ -16,26 +16,18 @@
  */
 import { constants as fsc } from 'node:fs';
 import { lstat, open, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fsError } from '../disk/device.js';
 import { devNumberOf } from '../drives/linux-block.js';
 import { unmountDrive, type UnmountOptions } from '../drives/unmount.js';
 import { targetError, type ZflashError } from '../errors.js';
-
-const require = createRequire(import.meta.url);
-const directIo = require('@ronomon/direct-io') as {
-  getAlignedBuffer(size: number, alignment: number): Buffer;
-  readonly O_DIRECT: number;
-  readonly O_EXLOCK: number;
-  setF_NOCACHE(fd: number, value: 0 | 1, callback: (err?: Error | null) => void): void;
-};
+import { loadDirectIo } from '../native.js';
 
 export const ALIGNMENT = 4096;
 
 /** A buffer whose memory address is aligned, as O_DIRECT requires. */
 export function alignedBuffer(size: number): Buffer {
-  return directIo.getAlignedBuffer(Math.ceil(size / ALIGNMENT) * ALIGNMENT, ALIGNMENT);
+  return loadDirectIo().getAlignedBuffer(Math.ceil(size / ALIGNMENT) * ALIGNMENT, ALIGNMENT);
 }
 
 export interface Destination {
@@ -82,11 +74,11 @@ export function driveOpenFlags(platform: NodeJS.Platform): number {
     case 'linux':
       // O_EXCL on a block device fails with EBUSY while any partition is mounted or claimed
       // (a mount, a device-mapper or md holder), and keeps anyone from mounting it meanwhile.
-      return fsc.O_RDWR | directIo.O_DIRECT | fsc.O_EXCL;
+      return fsc.O_RDWR | loadDirectIo().O_DIRECT | fsc.O_EXCL;
     case 'darwin':
-      return fsc.O_RDWR | directIo.O_EXLOCK;
+      return fsc.O_RDWR | loadDirectIo().O_EXLOCK;
     case 'win32':
-      return fsc.O_RDWR | directIo.O_DIRECT | directIo.O_EXLOCK;
+      return fsc.O_RDWR | loadDirectIo().O_DIRECT | loadDirectIo().O_EXLOCK;
     default:
       return fsc.O_RDWR;
   }
@@ -149,7 +141,7 @@ export async function openDriveDestination(
     }
     if (platform === 'darwin') {
       await new Promise<void>((res, rej) =>
-        directIo.setF_NOCACHE(fh.fd, 1, (err) => (err ? rej(err) : res())),
+        loadDirectIo().setF_NOCACHE(fh.fd, 1, (err) => (err ? rej(err) : res())),
       );
     }
   } catch (err) {
