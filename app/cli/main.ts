@@ -24,6 +24,10 @@ const commands: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import('./drives-command.js')).drivesCommand,
     summary: 'list drives with the safety verdict for each',
   },
+  diagnostics: {
+    load: async () => (await import('./diagnostics-command.js')).diagnosticsCommand,
+    summary: 'print the photo-friendly diagnostics screen (error, facts, QR code)',
+  },
 };
 
 export function usage(): string {
