@@ -134,7 +134,7 @@ describe('zflash inject', () => {
 
     const j = onlyLine(zflash(['inspect', target, '--json']).stdout, 'inspect');
     expect(j.payload).toMatchObject({ hostname: 'node-1', roles: ['worker', 'gpu'], problems: [] });
-    expect(j.payload.keys).toEqual([
+    expect(j.payload?.keys).toEqual([
       { type: 'ssh-ed25519', fingerprint: keyFp, comment: 'op@laptop' },
     ]);
   });
@@ -219,7 +219,7 @@ describe('zflash inject', () => {
     expect(mtype(loop.device, esp.offset, 'zeta-hostname.txt')).toBe('loop-node\n');
     fsckClean(extractRange(loop.device, esp.offset, esp.size, `${tmp.path}/loop.esp`));
     const j = onlyLine(zflash(['inspect', loop.device, '--json']).stdout, 'inspect');
-    expect(j.payload.hostname).toBe('loop-node');
+    expect(j.payload?.hostname).toBe('loop-node');
     loop.detach();
   });
 });
