@@ -4,7 +4,7 @@
 // (dist/main/main.js) is then loaded against a recording stand-in for the `electron` module —
 // the one mock this project allows, because the real binary cannot run — to check that it
 // wires every one of them in. The built preload runs in a VM with the same stand-in.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -343,6 +343,8 @@ describe('the built main process wires every item in (electron stand-in)', () =>
     rec.paths = { userData, documents: userData };
     rec.appPath = repo;
     const main = join(dist, 'main', 'main.js');
+    if (!existsSync(main) || !existsSync(join(dist, 'preload', 'preload.cjs')))
+      throw new Error('these tests check the built app: run `npm run build:app` first');
     await import(/* @vite-ignore */ main);
     // `whenReady().then(start)`: let start() run.
     await new Promise((r) => setImmediate(r));
