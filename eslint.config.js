@@ -5,9 +5,23 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 const nodeBuiltins = ['node:*', 'fs', 'path', 'child_process', 'os', 'crypto', 'net', 'stream'];
+const browserOnly = [
+  { group: nodeBuiltins, message: 'This runs in the page (sandboxed): no Node modules.' },
+  { group: ['zod', '**/app/**'], message: 'Browser bundles stay small: no zod, no engine.' },
+];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'out/**', 'release/**', 'coverage/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'out/**',
+      'release/**',
+      'coverage/**',
+      'test-results/**',
+      'playwright-report/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -59,5 +73,84 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  // main/: raw ipcMain/ipcRenderer only inside main/ipc/, where every handler goes through the
+  // contract and the sender check (GitHub Desktop bans them the same way); no sendSync, no
+  // generic send; no shell.openExternal at all (security checklist item 15: nothing to open).
+  {
+    files: ['main/**/*.ts', 'e2e/**/*.ts'],
+    ignores: ['main/ipc/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'electron',
+              importNames: ['ipcMain', 'ipcRenderer'],
+              message:
+                'Use the IPC contract: main/ipc/ (handle, electron-ipc, renderer-transport).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['main/**/*.ts', 'e2e/**/*.ts'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        { object: 'shell', property: 'openExternal', message: 'The app opens no external URL.' },
+        { object: 'ipcRenderer', property: 'sendSync', message: 'No synchronous IPC: use invoke.' },
+        { object: 'ipcRenderer', property: 'send', message: 'No generic send: use invoke.' },
+        {
+          object: 'electron',
+          property: 'ipcMain',
+          message: 'Use the IPC contract: main/ipc/ only.',
+        },
+        {
+          object: 'electron',
+          property: 'ipcRenderer',
+          message: 'Use the IPC contract: main/ipc/ only.',
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name='sendSync']",
+          message: 'No synchronous IPC: use invoke.',
+        },
+      ],
+    },
+  },
+  // The preload and the web shell's page run in a browser: no Node modules, no zod or engine.
+  {
+    files: ['main/preload.ts', 'e2e/web-shell/page/**/*.ts', 'e2e/web-shell/names.ts'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'electron',
+              importNames: ['ipcMain', 'ipcRenderer'],
+              message: 'Use the IPC contract: main/ipc/renderer-transport.ts.',
+            },
+          ],
+          patterns: browserOnly,
+        },
+      ],
+    },
+  },
+  {
+    files: ['main/ipc/renderer-transport.ts', 'main/ipc/install-api.ts', 'main/ipc/methods.ts'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: { 'no-restricted-imports': ['error', { patterns: browserOnly }] },
+  },
+  {
+    files: ['main/placeholder/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } },
   },
 );

@@ -32,6 +32,10 @@ const commands: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import('./image-command.js')).imageCommand,
     summary: 'list or download the signed Zeta installer image (no Nix needed)',
   },
+  diagnostics: {
+    load: async () => (await import('./diagnostics-command.js')).diagnosticsCommand,
+    summary: 'print the photo-friendly diagnostics screen (error, facts, QR code)',
+  },
 };
 
 export function usage(): string {

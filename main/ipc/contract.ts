@@ -1,24 +1,41 @@
 /**
  * The one IPC contract between the renderer and the main process (GitHub Desktop keeps one
- * map from channel to signature; Fiddle exposes one preload method per action). Each
- * request channel names its request and its response as zod schemas; `handle()` in
- * main/ipc/handle.ts validates the request before any handler runs, and every response is
- * a Result — Electron drops every field of a thrown error but its message, so errors travel
- * as data with their engine code and details. Push channels carry snapshots main sends.
+ * map from channel to signature; Fiddle exposes one preload method per action). Each request
+ * channel names its request and its response as zod schemas built from the engine's own wire
+ * shapes; `dispatch()` in ./handle.ts validates the request before any handler runs, and
+ * every response is a Result — Electron drops every field of a thrown error but its message,
+ * so errors travel as data with their engine code, sentence, hint and details.
  *
  * The same contract is served by Electron's ipcMain and by the e2e web shell (a loopback
- * WebSocket with a per-run token), over the same transport-free handlers.
+ * WebSocket with a per-run token), over the same transport-free handlers (./handlers.ts).
  *
  * The renderer may `import type` from this file (types only, erased at build); it never
- * imports the engine or Node.
+ * imports the engine or Node. The names alone (no zod) are in ./methods.ts.
  */
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
+import type { DiagnosticsView } from '../../app/diagnostics/index.js';
+import type { ImageInfo } from '../../app/flash/image-info.js';
+import { flashSessionSnapshotSchema } from '../../app/flash/sessions.js';
+import { ROLES } from '../../app/node/types.js';
+import { settingsSchema } from '../../app/settings/settings.js';
 import {
   assessedDriveSchema,
   driveEventSchema,
   errorJsonSchema,
   noticeSchema,
 } from '../../app/wire.js';
+import {
+  EVENT_METHODS,
+  METHODS,
+  type ChannelName,
+  type EventMethodName,
+  type EventName,
+  type MethodName,
+} from './methods.js';
+
+export { EVENT_METHODS, METHODS };
+export { flashSessionSnapshotSchema, settingsSchema };
 
 /** A result across IPC: the value, or the engine's error as data (code, sentence, hint, details). */
 export const resultOf = <T extends z.ZodType>(value: T) =>
@@ -26,182 +43,259 @@ export const resultOf = <T extends z.ZodType>(value: T) =>
     z.object({ ok: z.literal(true), value }),
     z.object({ ok: z.literal(false), error: errorJsonSchema }),
   ]);
+export type ErrorJson = z.infer<typeof errorJsonSchema>;
 export type Result<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: z.infer<typeof errorJsonSchema> };
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: ErrorJson };
 
-const path = z.string().min(1).max(4096);
+/**
+ * A path from the renderer: absolute, no NUL, bounded. Relative paths would resolve against
+ * main's working folder, which the renderer neither knows nor should choose.
+ */
+export const absolutePath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((p) => !p.includes('\0') && isAbsolute(p), { message: 'must be an absolute path' });
 const none = z.object({}).strict();
 
+/** A public key as the UI shows it (public material only; `line` is what the stick gets). */
 export const keySummarySchema = z.object({
   type: z.string(),
   fingerprint: z.string(),
   comment: z.string(),
-  /** The public key line as it will be written (public material only). */
+  bits: z.number(),
   line: z.string(),
 });
+export type KeySummary = z.infer<typeof keySummarySchema>;
 
-/** The node step's form, as the renderer holds it: only derived secrets leave the form. */
+/**
+ * The node step's form, as the renderer holds it. Only derived Wi-Fi secrets leave the form:
+ * the renderer derives the PSK with WebCrypto (PBKDF2-HMAC-SHA1, the SSID as UTF-8 salt, 4096
+ * iterations, 32 bytes; IEEE 802.11i H.4 — the vector "password"/"IEEE" gives f42c6fc5…a12e).
+ * The console password is sent as typed and hashed by main (sha512crypt); only the hash
+ * reaches the stick, and neither appears in diagnostics.
+ */
 export const nodeFormSchema = z
   .object({
     hostname: z.string().max(253),
-    /** Public key lines (from files main read, or from ~/.ssh). */
+    /** Public key lines (from files main read, from ~/.ssh, or pasted). */
     keys: z.array(z.string().max(16 * 1024)).max(64),
-    roles: z.array(z.string().max(40)).max(8),
-    /** The Wi-Fi PSK derived in the form (PBKDF2-SHA1, 4096, 32): never the passphrase. */
+    roles: z.array(z.enum(ROLES)).max(ROLES.length),
     wifi: z
       .object({ ssid: z.string().max(64), psk: z.string().regex(/^[0-9a-f]{64}$/) })
       .strict()
       .nullable(),
-    /** A console password for user zeta; hashed by main, only the hash reaches the stick. */
     password: z.string().max(1024).nullable(),
-    /** "This machine may already hold data — erase its disk anyway" (issue 13). */
+    /**
+     * "This machine may already hold data — erase its disk anyway" (issue 13). Accepted and
+     * carried to the identity once the manifest's erase policy lands (another branch).
+     */
     eraseAny: z.boolean(),
   })
   .strict();
 export type NodeForm = z.infer<typeof nodeFormSchema>;
 
+const espSummarySchema = z.object({
+  partition: z.number(),
+  source: z.enum(['mbr', 'gpt', 'whole-device']),
+  offset: z.number(),
+  size: z.number(),
+  fatType: z.enum(['FAT12', 'FAT16', 'FAT32']),
+  label: z.string(),
+  serial: z.string(),
+  freeBytes: z.number(),
+  clusterSize: z.number(),
+  fatsIdentical: z.boolean(),
+  payloadFits: z.boolean(),
+  payloadProblem: z.string().nullable(),
+});
+
+/** What the image step shows (app/flash/image-info.ts). */
 export const imageInfoSchema = z.object({
   path: z.string(),
   name: z.string(),
-  compression: z.string(),
+  compression: z.enum(['none', 'gzip', 'bzip2', 'xz', 'zip', 'zstd']),
+  fileSize: z.number(),
   size: z.number().nullable(),
+  sizeIsExact: z.boolean(),
   sha256: z.string().nullable(),
-  sha256Source: z.enum(['given', 'sidecar']).nullable(),
+  sha256Source: z.enum(['sidecar']).nullable(),
   installer: z.object({
     kind: z.enum(['zeta', 'nixos', 'other']),
     version: z.string().nullable(),
     volumeLabel: z.string().nullable(),
   }),
-  esp: z
-    .object({ fatType: z.string(), freeBytes: z.number(), payloadFits: z.boolean() })
-    .nullable(),
+  esp: espSummarySchema,
+  existingHostname: z.string().nullable(),
+  notices: z.array(noticeSchema),
+}) satisfies z.ZodType<ImageInfo>;
+
+/** The image as the confirmation shows it (app/flash/plan.ts ImageSummary). */
+export const imageSummarySchema = z.object({
+  path: z.string(),
+  name: z.string(),
+  compression: z.string(),
+  size: z.number().nullable(),
+  sizeIsExact: z.boolean(),
+  sha256: z.string().nullable(),
+  sha256Source: z.enum(['given', 'sidecar']).nullable(),
+});
+
+export const nodeSummarySchema = z.object({
+  hostname: z.string(),
+  keys: z.array(keySummarySchema),
+  roles: z.array(z.string()),
+  /** The network name; the PSK is never sent back. */
+  wifi: z.object({ ssid: z.string() }).nullable(),
+  /** Whether a console password will be set; the hash is never sent back. */
+  password: z.boolean(),
   notices: z.array(noticeSchema),
 });
 
-export const flashSessionSchema = z.object({
-  /** The drive this flash writes (one flash per drive at a time). */
-  device: z.string(),
-  hostname: z.string(),
-  /** The engine's FlashSession (app/flash/session.ts): idle, running, done, failed, cancelled. */
-  session: z.record(z.string(), z.unknown()),
-});
+export const diagnosticsRequestSchema = z
+  .object({
+    /** The failure to explain, as the renderer received it; null for "the state now". */
+    error: errorJsonSchema.nullable(),
+    /** The drive of the flash in question (its session, verdict and partitions). */
+    device: absolutePath.nullable(),
+    /** The image in question (defaults to the one inspected last). */
+    image: absolutePath.nullable(),
+  })
+  .strict();
 
-export const settingsSchema = z.object({
-  lastImage: z.string().nullable(),
-  keyLines: z.array(z.string()),
-  namePattern: z.string(),
-});
-
-export const diagnosticsSchema = z.object({
-  /** The photo-friendly text block (app/diagnostics). */
+export const diagnosticsViewSchema = z.object({
+  /** The photo-friendly text block (app/diagnostics), shown large and monospace. */
   text: z.string(),
-  /** The same facts as compact JSON, which the QR code carries. */
+  /** The same facts as compact ASCII JSON: what the QR code carries. */
   json: z.string(),
-  /** The QR code of `json`, as an SVG string made by main (the renderer draws no QR itself). */
+  /** The QR code of `json` as an SVG string drawn by main (the renderer draws no QR itself). */
   qrSvg: z.string(),
+}) satisfies z.ZodType<Omit<DiagnosticsView, 'snapshot'>>;
+
+export const settingsResultSchema = z.object({
+  settings: settingsSchema,
+  /** A damaged settings file, keys that were dropped: told once, never fatal. */
+  notices: z.array(noticeSchema),
 });
 
 /** Request channels: `invoke(channel, request) → Result<response>`. */
 export const channels = {
   'app:info': {
     request: none,
-    response: z.object({ version: z.string(), platform: z.string(), nixosFolder: z.string() }),
+    response: z.object({
+      name: z.string(),
+      version: z.string(),
+      platform: z.string(),
+      /** Where the window runs: the Electron app, or the e2e web shell in a browser. */
+      transport: z.enum(['electron', 'web']),
+      /** Loop devices are offered as drives (ZFLASH_ALLOW_LOOP=1: tests and VM workflows). */
+      allowLoop: z.boolean(),
+      nixosFolder: z.string(),
+    }),
   },
   'drives:list': { request: none, response: z.array(assessedDriveSchema) },
-  'image:pick': { request: none, response: path.nullable() },
-  'image:inspect': { request: z.object({ path }).strict(), response: imageInfoSchema },
-  'keys:pick': { request: none, response: path.nullable() },
+  'image:pick': { request: none, response: absolutePath.nullable() },
+  'image:inspect': {
+    request: z.object({ path: absolutePath }).strict(),
+    response: imageInfoSchema,
+  },
+  'keys:pick': { request: none, response: absolutePath.nullable() },
   'keys:read': {
-    request: z.object({ path }).strict(),
+    request: z.object({ path: absolutePath }).strict(),
     response: z.object({ keys: z.array(keySummarySchema), notices: z.array(noticeSchema) }),
   },
-  'keys:local': { request: none, response: z.array(keySummarySchema) },
-  'node:validate': {
-    request: nodeFormSchema,
-    response: z.object({ hostname: z.string(), notices: z.array(noticeSchema) }),
+  'keys:local': {
+    request: none,
+    response: z.object({
+      keys: z.array(keySummarySchema.extend({ file: z.string() })),
+      notices: z.array(noticeSchema),
+    }),
   },
+  'node:validate': { request: nodeFormSchema, response: nodeSummarySchema },
   'node:suggest-name': {
-    request: z.object({ pattern: z.string().max(64) }).strict(),
+    /** null: the pattern in the settings. */
+    request: z.object({ pattern: z.string().max(64).nullable() }).strict(),
     response: z.string(),
   },
   'flash:prepare': {
-    request: z.object({ image: path, device: path, node: nodeFormSchema }).strict(),
+    request: z
+      .object({
+        image: absolutePath,
+        device: absolutePath,
+        node: nodeFormSchema,
+        /** The SHA-256 the operator pasted; null: the .sha256 beside the image, if any. */
+        sha256: z.string().max(128).nullable(),
+      })
+      .strict(),
     response: z.object({
       planId: z.string(),
       drive: assessedDriveSchema,
-      hostname: z.string(),
-      keys: z.array(keySummarySchema),
-      image: imageInfoSchema,
+      image: imageSummarySchema,
+      node: nodeSummarySchema,
+      /** Free bytes left on the ESP once the node files are in. */
+      espFreeBytes: z.number(),
     }),
   },
-  'flash:start': { request: z.object({ planId: z.string() }).strict(), response: none },
-  'flash:cancel': { request: z.object({ device: path }).strict(), response: none },
-  'flash:state': { request: none, response: z.array(flashSessionSchema) },
-  'diagnostics:snapshot': {
-    request: z.object({ device: path.nullable() }).strict(),
-    response: diagnosticsSchema,
+  'flash:start': {
+    /** `device` is the drive the operator confirmed; it must be the plan's drive. */
+    request: z.object({ planId: z.string().max(64), device: absolutePath }).strict(),
+    response: flashSessionSnapshotSchema,
   },
-  'diagnostics:save': {
-    request: z.object({ device: path.nullable() }).strict(),
-    response: path.nullable(),
+  'flash:cancel': {
+    request: z.object({ device: absolutePath }).strict(),
+    response: z.object({ cancelled: z.boolean() }),
   },
-  'diagnostics:copy': { request: z.object({ device: path.nullable() }).strict(), response: none },
-  'settings:get': { request: none, response: settingsSchema },
-  'settings:set': { request: settingsSchema.partial().strict(), response: settingsSchema },
-  'nixos:open': { request: none, response: none },
-} as const;
+  'flash:state': { request: none, response: z.array(flashSessionSnapshotSchema) },
+  'flash:dismiss': {
+    request: z.object({ device: absolutePath }).strict(),
+    response: z.object({ dismissed: z.boolean() }),
+  },
+  'diagnostics:snapshot': { request: diagnosticsRequestSchema, response: diagnosticsViewSchema },
+  /** Asks where to save (a native dialog); null when the operator cancelled. */
+  'diagnostics:save': { request: diagnosticsRequestSchema, response: z.string().nullable() },
+  'diagnostics:copy': { request: diagnosticsRequestSchema, response: none },
+  'settings:get': { request: none, response: settingsResultSchema },
+  'settings:set': { request: settingsSchema.partial().strict(), response: settingsResultSchema },
+  'nixos:open': {
+    request: none,
+    response: z.object({ path: z.string(), opened: z.boolean() }),
+  },
+} as const satisfies Record<ChannelName, { request: z.ZodType; response: z.ZodType }>;
 
 export type Channel = keyof typeof channels;
 export type RequestOf<C extends Channel> = z.infer<(typeof channels)[C]['request']>;
 export type ResponseOf<C extends Channel> = z.infer<(typeof channels)[C]['response']>;
 
+// Both directions: every method names a channel with a schema, every schema has a method.
+const _everyChannelHasAMethod: [Channel] extends [ChannelName] ? true : false = true;
+const _everyMethodHasAChannel: [ChannelName] extends [Channel] ? true : false = true;
+
 /** Push channels: main → every window, throttled snapshots. */
 export const events = {
   'drives:event': driveEventSchema,
-  'flash:session': flashSessionSchema,
-} as const;
+  'flash:session': flashSessionSnapshotSchema,
+  /** The menu's "Diagnostics" item: the window opens its diagnostics screen. */
+  'app:show-diagnostics': z.object({}).strict(),
+} as const satisfies Record<EventName, z.ZodType>;
 export type EventChannel = keyof typeof events;
 export type EventOf<E extends EventChannel> = z.infer<(typeof events)[E]>;
-
-/**
- * The methods `window.zflash` has: one per action, never a generic send. The preload
- * (Electron) and the web shell's page script both build this object from `METHODS`.
- */
-export const METHODS = {
-  appInfo: 'app:info',
-  listDrives: 'drives:list',
-  pickImage: 'image:pick',
-  inspectImage: 'image:inspect',
-  pickKey: 'keys:pick',
-  readKey: 'keys:read',
-  localKeys: 'keys:local',
-  validateNode: 'node:validate',
-  suggestName: 'node:suggest-name',
-  prepareFlash: 'flash:prepare',
-  startFlash: 'flash:start',
-  cancelFlash: 'flash:cancel',
-  flashState: 'flash:state',
-  diagnostics: 'diagnostics:snapshot',
-  saveDiagnostics: 'diagnostics:save',
-  copyDiagnostics: 'diagnostics:copy',
-  getSettings: 'settings:get',
-  setSettings: 'settings:set',
-  openNixosFolder: 'nixos:open',
-} as const satisfies Record<string, Channel>;
 
 type MethodFor<C extends Channel> =
   z.input<(typeof channels)[C]['request']> extends Record<string, never>
     ? () => Promise<Result<ResponseOf<C>>>
-    : (request: RequestOf<C>) => Promise<Result<ResponseOf<C>>>;
+    : (request: z.input<(typeof channels)[C]['request']>) => Promise<Result<ResponseOf<C>>>;
 
-export type ZflashApi = { readonly [M in keyof typeof METHODS]: MethodFor<(typeof METHODS)[M]> } & {
-  /** Drive list changes; stops when `signal` aborts (Fiddle's pattern). */
-  onDriveEvent(listener: (e: EventOf<'drives:event'>) => void, opts: { signal: AbortSignal }): void;
-  onFlashSession(
-    listener: (e: EventOf<'flash:session'>) => void,
-    opts: { signal: AbortSignal },
-  ): void;
-  /** The path of a dropped file (Electron: webUtils.getPathForFile), read by main, never here. */
+type EventMethodFor<E extends EventChannel> = (
+  listener: (payload: EventOf<E>) => void,
+  options: { readonly signal: AbortSignal },
+) => void;
+
+/** What the renderer finds on `window.zflash`: built from METHODS and EVENT_METHODS. */
+export type ZflashApi = {
+  readonly [M in MethodName]: MethodFor<(typeof METHODS)[M]>;
+} & {
+  readonly [M in EventMethodName]: EventMethodFor<(typeof EVENT_METHODS)[M]>;
+} & {
+  /** The path of a dropped file (Electron: webUtils.getPathForFile); main reads it, never the page. */
   pathForFile(file: File): string;
 };

@@ -1,0 +1,183 @@
+/**
+ * What the image step shows before any drive is chosen: the format and size (probe), the
+ * checksum found beside the image, what kind of installer it is, and whether its ESP can
+ * take a node payload — for compressed images too, by decoding just the prefix that holds the
+ * tables and the ESP, as the flash itself does (./overlay.ts), so the image step and the flash
+ * agree. Nothing is written and nothing is decompressed to disk.
+ *
+ * Errors are the ones `prepareFlash` would raise for the same image (missing file, damaged
+ * archive, no ESP, broken checksum file), so the operator learns them at the first step.
+ */
+import { basename } from 'node:path';
+import { FileDevice, MemoryDevice, type ByteDevice } from '../disk/device.js';
+import { openEsp, summarizeEsp, type EspSummary } from '../disk/esp.js';
+import { findEsp, readPartitionTable } from '../disk/partition-table.js';
+import { targetError } from '../errors.js';
+import { findSidecarChecksum } from '../image/checksum.js';
+import { imageFileName, probeImage, readImagePrefix } from '../image/image-source.js';
+import type { Compression, ImageSourceInfo } from '../image/image-types.js';
+import type { Notice } from '../node/types.js';
+import { isoVolumeLabel, payloadFit } from '../payload/fit.js';
+import { readPayload } from '../payload/read.js';
+
+export type InstallerKind = 'zeta' | 'nixos' | 'other';
+
+/** What a Zeta installer image says about itself (marker detection lives in app/catalog). */
+export interface ZetaMarker {
+  readonly version: string | null;
+}
+
+/**
+ * The seam for Zeta installer detection: given the image's bytes (a device over the file, or
+ * over the decoded prefix of a compressed image) and its ISO label, the marker or null.
+ */
+export type DetectZeta = (
+  dev: ByteDevice,
+  facts: { readonly volumeLabel: string | null },
+) => Promise<ZetaMarker | null>;
+
+export interface ImageInfo {
+  readonly path: string;
+  /** The image's name as shown: the file name, or the image inside a zip archive. */
+  readonly name: string;
+  readonly compression: Compression;
+  /** Bytes of the file on disk (compressed size for compressed images). */
+  readonly fileSize: number;
+  /** Bytes the image takes on the drive; null when the format does not say (bzip2). */
+  readonly size: number | null;
+  readonly sizeIsExact: boolean;
+  /** The SHA-256 a `<image>.sha256` file beside the image expects; null without one. */
+  readonly sha256: string | null;
+  readonly sha256Source: 'sidecar' | null;
+  readonly installer: {
+    readonly kind: InstallerKind;
+    /** The release, from the Zeta marker or the NixOS volume label (`nixos-minimal-25.11-x86_64`). */
+    readonly version: string | null;
+    readonly volumeLabel: string | null;
+  };
+  readonly esp: EspSummary & {
+    readonly payloadFits: boolean;
+    /** The refusal injecting a payload would give (ZFLASH_ESP_FULL, …) when it does not fit. */
+    readonly payloadProblem: string | null;
+  };
+  /** A hostname already on the image's ESP (an image injected before): it will be replaced. */
+  readonly existingHostname: string | null;
+  readonly notices: readonly Notice[];
+}
+
+export interface ImageInfoOptions {
+  readonly signal?: AbortSignal;
+  readonly detectZeta?: DetectZeta;
+}
+
+const MiB = 1024 * 1024;
+/** Same bound as ./overlay.ts: how far into a compressed image the flash will decode. */
+const MAX_PREFIX = 256 * MiB;
+
+/** Runs `fn` on the image's bytes: the file itself, or the decoded prefix holding tables + ESP. */
+async function withImageDevice<T>(
+  info: ImageSourceInfo,
+  fn: (dev: ByteDevice) => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
+  if (info.compression === 'none') {
+    const dev = await FileDevice.open(info.path, { writable: false });
+    try {
+      return await fn(dev);
+    } finally {
+      await dev.close();
+    }
+  }
+  const opts = signal ? { signal } : {};
+  const limit =
+    info.size !== null && info.sizeIsExact ? Math.min(info.size, MAX_PREFIX) : MAX_PREFIX;
+  let head = await readImagePrefix(info, Math.min(MiB, limit), opts);
+  const esp = findEsp(await readPartitionTable(new MemoryDevice(head)), Number.MAX_SAFE_INTEGER);
+  const end = esp.source === 'whole-device' ? limit : esp.offset + esp.size;
+  if (end > MAX_PREFIX) {
+    throw targetError(
+      'ZFLASH_ESP_TOO_DEEP',
+      `The EFI partition of this compressed image ends ${Math.round(end / MiB)} MiB in, too deep to patch in memory.`,
+      'Decompress the image first (for example `unzstd image.img.zst`) and flash the raw file.',
+    );
+  }
+  if (end > head.length) head = await readImagePrefix(info, end, opts);
+  return fn(new MemoryDevice(head));
+}
+
+/** `nixos-minimal-25.11-x86_64` → `25.11`; nixpkgs' isoImage.volumeID carries the release. */
+export function nixosReleaseOf(volumeLabel: string | null): string | null {
+  if (!volumeLabel || !/^nixos/i.test(volumeLabel)) return null;
+  return /(?:^|-)(\d{2}\.\d{2}(?:pre[0-9a-z.]*)?)(?:-|$)/i.exec(volumeLabel)?.[1] ?? null;
+}
+
+export function installerOf(
+  volumeLabel: string | null,
+  zeta: ZetaMarker | null,
+): ImageInfo['installer'] {
+  if (zeta) return { kind: 'zeta', version: zeta.version, volumeLabel };
+  if (/^nixos/i.test(volumeLabel ?? ''))
+    return { kind: 'nixos', version: nixosReleaseOf(volumeLabel), volumeLabel };
+  return { kind: 'other', version: null, volumeLabel };
+}
+
+export async function getImageInfo(path: string, opts: ImageInfoOptions = {}): Promise<ImageInfo> {
+  const probe = await probeImage(path);
+  const sidecar = await findSidecarChecksum(probe.path);
+  const notices: Notice[] = [...probe.notices];
+
+  const found = await withImageDevice(
+    probe,
+    async (dev) => {
+      const volumeLabel = await isoVolumeLabel(dev);
+      const zeta = opts.detectZeta ? await opts.detectZeta(dev, { volumeLabel }) : null;
+      const esp = await openEsp(dev);
+      const summary = await summarizeEsp(esp);
+      const fit = await payloadFit(dev);
+      const payload = await readPayload(esp.volume);
+      return { volumeLabel, zeta, summary, fit, payload };
+    },
+    opts.signal,
+  );
+
+  const installer = installerOf(found.volumeLabel, found.zeta);
+  if (installer.kind === 'other') {
+    notices.push({
+      code: 'ZFLASH_IMAGE_NOT_INSTALLER',
+      message: found.volumeLabel
+        ? `${basename(probe.path)} is an ISO labelled "${found.volumeLabel}", not a NixOS installer; the node files are written, but only a NixOS or Zeta installer reads them.`
+        : `${basename(probe.path)} is not an ISO image; the node files are written to its EFI partition, but only a NixOS or Zeta installer reads them.`,
+    });
+  }
+  if (!found.summary.fatsIdentical) {
+    notices.push({
+      code: 'ZFLASH_ESP_FATS_DIFFER',
+      message:
+        "The two FAT copies of the image's EFI partition differ; Zeta Flash writes both the same.",
+    });
+  }
+  const existingHostname = found.payload?.hostname ?? null;
+  if (found.payload) {
+    notices.push({
+      code: 'ZFLASH_IMAGE_HAS_PAYLOAD',
+      message: existingHostname
+        ? `This image already carries node files for ${existingHostname}; they are replaced by the node you set up.`
+        : 'This image already carries Zeta node files; they are replaced by the node you set up.',
+    });
+  }
+
+  return {
+    path: probe.path,
+    name: imageFileName(probe),
+    compression: probe.compression,
+    fileSize: probe.fileSize,
+    size: probe.size,
+    sizeIsExact: probe.sizeIsExact,
+    sha256: sidecar?.sha256 ?? null,
+    sha256Source: sidecar ? 'sidecar' : null,
+    installer,
+    esp: { ...found.summary, payloadFits: found.fit.fits, payloadProblem: found.fit.code },
+    existingHostname,
+    notices,
+  };
+}

@@ -1,0 +1,376 @@
+// The transport-free handlers over the real engine: real key files from ssh-keygen, a real
+// NixOS-style ISO, a real loop device as the drive (ZFLASH_ALLOW_LOOP through the allowLoop
+// dependency). Flashes here run a scripted job so the bookkeeping (plans, one flash per
+// drive, confirmation) is tested without root writes; the web shell test flashes for real.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  attachSparseLoop,
+  buildNixosIso,
+  requireLoop,
+  tempDir,
+  type Loop,
+} from '../../test/fixtures.js';
+import type { FlashEvent } from '../../app/flash/events.js';
+import type { RunJob } from '../../app/flash/sessions.js';
+import { deriveWpaPsk } from '../../app/node/wifi.js';
+import type { EventChannel } from './contract.js';
+import { dispatch, type CallContext } from './handle.js';
+import {
+  createMainService,
+  identityFromForm,
+  type HandlerDeps,
+  type MainService,
+} from './handlers.js';
+
+const tmp = tempDir('zflash-handlers-');
+const MiB = 1024 * 1024;
+let iso: string;
+let loop: Loop;
+let pub: string;
+let priv: string;
+
+beforeAll(() => {
+  requireLoop();
+  iso = buildNixosIso(join(tmp.path, 'nixos.iso'));
+  loop = attachSparseLoop(tmp.path, 64 * MiB);
+  mkdirSync(join(tmp.path, 'home', '.ssh'), { recursive: true });
+  const key = join(tmp.path, 'home', '.ssh', 'id_ed25519');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'op@laptop', '-f', key]);
+  pub = `${key}.pub`;
+  priv = key;
+});
+afterAll(() => {
+  loop?.detach();
+  tmp.cleanup();
+});
+
+const ctx: CallContext = { window: 'window-1' };
+
+function service(over: Partial<HandlerDeps> = {}) {
+  const events: { event: EventChannel; payload: unknown }[] = [];
+  const asked: unknown[] = [];
+  const userData = join(tmp.path, `user-${Math.random().toString(16).slice(2)}`);
+  mkdirSync(userData);
+  const s: MainService = createMainService({
+    app: { name: 'zeta-flash', version: '0.0.0-test' },
+    runtime: 'node test',
+    transport: 'web',
+    os: { platform: 'linux', release: 'test', arch: 'x64' },
+    paths: { userData, home: join(tmp.path, 'home'), nixosFolder: join(tmp.path, 'nixos') },
+    allowLoop: true,
+    dialogs: {
+      pickImage: async (w) => (asked.push(w), iso),
+      pickKey: async () => pub,
+      saveDiagnostics: async (_w, name) => join(tmp.path, name),
+    },
+    clipboard: { writeText: () => undefined },
+    openFolder: async () => true,
+    broadcast: (event, payload) => events.push({ event, payload }),
+    helper: { env: process.env },
+    ...over,
+  });
+  const call = async <T = unknown>(channel: string, request: unknown = {}): Promise<T> => {
+    const r = await dispatch(s.handlers, channel, request, ctx, { validateResponses: true });
+    if (!r.ok) throw Object.assign(new Error(r.error.message), r.error);
+    return r.value as T;
+  };
+  const fail = async (channel: string, request: unknown = {}) => {
+    const r = await dispatch(s.handlers, channel, request, ctx, { validateResponses: true });
+    if (r.ok) throw new Error(`${channel} should have failed`);
+    return r.error;
+  };
+  return { s, call, fail, events, asked, userData };
+}
+
+const form = (over: Record<string, unknown> = {}) => ({
+  hostname: 'Node-01',
+  keys: [readFileSync(pub, 'utf8')],
+  roles: ['worker'],
+  wifi: null,
+  password: null,
+  eraseAny: false,
+  ...over,
+});
+
+/** A flash run the test finishes by hand. */
+function scriptedRun() {
+  const finishers: (() => void)[] = [];
+  const run: RunJob = (job, opts) =>
+    new Promise((resolve) => {
+      opts.onEvent?.({
+        type: 'progress',
+        phase: 'writing',
+        bytes: 1,
+        total: 10,
+        speed: 1,
+        eta: 9,
+      } as FlashEvent);
+      finishers.push(() =>
+        resolve({
+          type: 'result',
+          device: job.drive?.device ?? '',
+          bytesWritten: 10,
+          digest: 'd',
+          verified: true,
+          imageSha256: null,
+          esp: { partition: 2, offset: 0, fatType: 'FAT12', freeBytes: 1 },
+          ejected: true,
+        }),
+      );
+    });
+  return { run, finishAll: () => finishers.splice(0).forEach((f) => f()) };
+}
+
+describe('image and keys', () => {
+  it('passes the calling window to the dialog and inspects the picked image', async () => {
+    const { call, asked, userData } = service();
+    const path = await call<string>('image:pick');
+    expect(asked).toEqual(['window-1']);
+    const info = await call<{ installer: { kind: string }; esp: { payloadFits: boolean } }>(
+      'image:inspect',
+      { path },
+    );
+    expect(info.installer.kind).toBe('nixos');
+    expect(info.esp.payloadFits).toBe(true);
+    // Remembered for next time.
+    expect(
+      JSON.parse(readFileSync(join(userData, 'settings.json'), 'utf8')).settings.lastImage,
+    ).toBe(iso);
+  });
+
+  it('reads a public key file and refuses a private key without quoting it', async () => {
+    const { call, fail } = service();
+    const read = await call<{ keys: { fingerprint: string; line: string }[] }>('keys:read', {
+      path: pub,
+    });
+    expect(read.keys[0]?.line).toBe(readFileSync(pub, 'utf8').trim());
+    const err = await fail('keys:read', { path: priv });
+    expect(err.code).toBe('ZFLASH_PRIVATE_KEY');
+    const body = readFileSync(priv, 'utf8').split('\n')[1] ?? '';
+    expect(JSON.stringify(err)).not.toContain(body.slice(0, 16));
+  });
+
+  it('lists ~/.ssh/*.pub from the home folder it was given', async () => {
+    const { call } = service();
+    const local = await call<{ keys: { file: string }[] }>('keys:local');
+    expect(local.keys.map((k) => k.file)).toEqual([pub]);
+  });
+});
+
+describe('node validation', () => {
+  it('builds the identity with the engine, lowercasing the hostname with a notice', async () => {
+    const { call } = service();
+    const node = await call<{ hostname: string; notices: { code: string }[]; password: boolean }>(
+      'node:validate',
+      form({ password: 'long enough password' }),
+    );
+    expect(node.hostname).toBe('node-01');
+    expect(node.notices.map((n) => n.code)).toContain('ZFLASH_HOSTNAME_LOWERCASED');
+    expect(node.password).toBe(true);
+    expect(JSON.stringify(node)).not.toMatch(/\$6\$/);
+  });
+
+  it('takes the PSK the renderer derived, as the engine would derive it from the passphrase', () => {
+    const psk = deriveWpaPsk('Lab', 'correct horse battery');
+    const { identity } = identityFromForm(form({ wifi: { ssid: 'Lab', psk } }) as never);
+    expect(identity.wifi).toEqual({ ssid: 'Lab', psk });
+  });
+
+  it('refuses a private key pasted among the keys, with the engine code', async () => {
+    const { fail } = service();
+    const err = await fail('node:validate', form({ keys: [readFileSync(priv, 'utf8')] }));
+    expect(err.code).toBe('ZFLASH_PRIVATE_KEY');
+  });
+
+  it('suggests the next free name, skipping names flashed in this run', async () => {
+    const { run, finishAll } = scriptedRun();
+    const { call, s } = service({ run });
+    expect(await call('node:suggest-name', { pattern: null })).toBe('node-01');
+    const plan = await call<{ planId: string; drive: { drive: { device: string } } }>(
+      'flash:prepare',
+      {
+        image: iso,
+        device: loop.device,
+        node: form(),
+        sha256: null,
+      },
+    );
+    await call('flash:start', { planId: plan.planId, device: loop.device });
+    finishAll();
+    await s.sessions.settled(loop.device);
+    expect(await call('node:suggest-name', { pattern: 'node-{nn}' })).toBe('node-02');
+  });
+});
+
+describe('flash', () => {
+  it('prepares a plan for a real loop device, with its verdict and the ESP room', async () => {
+    const { call } = service();
+    const plan = await call<{
+      planId: string;
+      drive: { drive: { device: string }; verdict: { status: string } };
+      node: { hostname: string };
+      espFreeBytes: number;
+    }>('flash:prepare', { image: iso, device: loop.device, node: form(), sha256: null });
+    expect(plan.drive.drive.device).toBe(loop.device);
+    expect(plan.drive.verdict.status).not.toBe('refused');
+    expect(plan.node.hostname).toBe('node-01');
+    expect(plan.espFreeBytes).toBeGreaterThan(0);
+  });
+
+  it('refuses loop devices unless the front end allows them', async () => {
+    const { fail } = service({ allowLoop: false });
+    const err = await fail('flash:prepare', {
+      image: iso,
+      device: loop.device,
+      node: form(),
+      sha256: null,
+    });
+    expect(err.code).toBe('ZFLASH_DRIVE_REFUSED');
+  });
+
+  it('starts only a plan it made, for the drive the operator confirmed, once', async () => {
+    const { run, finishAll } = scriptedRun();
+    const { call, fail, s, events } = service({ run });
+    const plan = await call<{ planId: string }>('flash:prepare', {
+      image: iso,
+      device: loop.device,
+      node: form(),
+      sha256: null,
+    });
+    expect((await fail('flash:start', { planId: 'made-up', device: loop.device })).code).toBe(
+      'ZFLASH_CONFIRMATION_REQUIRED',
+    );
+    expect((await fail('flash:start', { planId: plan.planId, device: '/dev/sdz' })).code).toBe(
+      'ZFLASH_CONFIRMATION_REQUIRED',
+    );
+    const started = await call<{ device: string; hostname: string }>('flash:start', {
+      planId: plan.planId,
+      device: loop.device,
+    });
+    expect(started).toMatchObject({ device: loop.device, hostname: 'node-01' });
+    // The plan is spent.
+    expect((await fail('flash:start', { planId: plan.planId, device: loop.device })).code).toBe(
+      'ZFLASH_CONFIRMATION_REQUIRED',
+    );
+    // A second plan for the same drive cannot start while the first flash runs.
+    const second = await call<{ planId: string }>('flash:prepare', {
+      image: iso,
+      device: loop.device,
+      node: form({ hostname: 'node-02' }),
+      sha256: null,
+    });
+    expect((await fail('flash:start', { planId: second.planId, device: loop.device })).code).toBe(
+      'ZFLASH_TARGET_BUSY',
+    );
+    // A reloaded window asks for the state and sees the running flash.
+    const state = await call<{ device: string; session: { status: string } }[]>('flash:state');
+    expect(state).toMatchObject([{ device: loop.device, session: { status: 'running' } }]);
+    finishAll();
+    await s.sessions.settled(loop.device);
+    expect(events.filter((e) => e.event === 'flash:session').at(-1)?.payload).toMatchObject({
+      session: { status: 'done' },
+    });
+    expect(await call('flash:cancel', { device: loop.device })).toEqual({ cancelled: false });
+    expect(await call('flash:dismiss', { device: loop.device })).toEqual({ dismissed: true });
+    expect(await call('flash:state')).toEqual([]);
+  });
+});
+
+describe('diagnostics', () => {
+  it('shows the prepared node without its PSK or password hash, and saves and copies the same', async () => {
+    let copied = '';
+    const { call } = service({
+      clipboard: { writeText: (t) => void (copied = t) },
+      now: () => new Date('2025-02-03T04:05:06Z'),
+    });
+    const psk = deriveWpaPsk('Lab', 'correct horse battery');
+    await call('image:inspect', { path: iso });
+    await call('flash:prepare', {
+      image: iso,
+      device: loop.device,
+      node: form({ wifi: { ssid: 'Lab', psk }, password: 'a console password' }),
+      sha256: null,
+    });
+    const view = await call<{ text: string; json: string; qrSvg: string }>('diagnostics:snapshot', {
+      error: null,
+      device: loop.device,
+      image: null,
+    });
+    expect(view.text).toContain('NODE   node-01');
+    expect(view.text).toContain(`DRIVE  ${loop.device}`);
+    expect(view.text).toMatch(/IMAGE {2}nixos\.iso/);
+    const saved = await call<string>('diagnostics:save', {
+      error: null,
+      device: loop.device,
+      image: null,
+    });
+    await call('diagnostics:copy', { error: null, device: loop.device, image: null });
+    const everything = [view.text, view.json, view.qrSvg, readFileSync(saved, 'utf8'), copied].join(
+      '\n',
+    );
+    expect(everything).not.toContain(psk);
+    expect(everything).not.toContain('a console password');
+    expect(everything).not.toMatch(/\$6\$/);
+    expect(copied).toContain(view.json);
+  });
+
+  it('explains an error the renderer hands in', async () => {
+    const { call } = service();
+    const view = await call<{ text: string }>('diagnostics:snapshot', {
+      error: {
+        code: 'ZFLASH_NO_ESP',
+        kind: 'target',
+        message: 'No EFI partition.',
+        hint: 'Use a NixOS image.',
+        exitCode: 3,
+      },
+      device: null,
+      image: join(tmp.path, 'missing.iso'),
+    });
+    expect(view.text.split('\n').slice(1, 3)).toEqual([
+      'ZFLASH_NO_ESP (target)',
+      'No EFI partition.',
+    ]);
+    expect(view.text).toContain('missing.iso');
+  });
+});
+
+describe('settings', () => {
+  it('stores and returns settings, and refuses a private key line with its code', async () => {
+    const { call, fail } = service();
+    const line = readFileSync(pub, 'utf8').trim();
+    const set = await call<{ settings: { keyLines: string[]; namePattern: string } }>(
+      'settings:set',
+      {
+        keyLines: [line],
+        namePattern: 'rack-{nnn}',
+      },
+    );
+    expect(set.settings).toMatchObject({ keyLines: [line], namePattern: 'rack-{nnn}' });
+    expect((await call<{ settings: unknown }>('settings:get')).settings).toEqual(set.settings);
+    expect((await fail('settings:set', { keyLines: [readFileSync(priv, 'utf8')] })).code).toBe(
+      'ZFLASH_PRIVATE_KEY',
+    );
+    expect(await call('node:suggest-name', { pattern: null })).toBe('rack-001');
+  });
+
+  it('reports a damaged settings file and goes on with the defaults', async () => {
+    const { call, userData } = service();
+    writeFileSync(join(userData, 'settings.json'), '{ not json');
+    const got = await call<{ notices: { code: string }[]; settings: { namePattern: string } }>(
+      'settings:get',
+    );
+    expect(got.notices.map((n) => n.code)).toEqual(['ZFLASH_SETTINGS_CORRUPT']);
+    expect(got.settings.namePattern).toBe('node-{nn}');
+  });
+
+  it('opens the bundled NixOS folder through the front end, and says where it is', async () => {
+    const opened: string[] = [];
+    const { call } = service({ openFolder: async (p) => (opened.push(p), true) });
+    expect(await call('nixos:open')).toEqual({ path: join(tmp.path, 'nixos'), opened: true });
+    expect(opened).toEqual([join(tmp.path, 'nixos')]);
+  });
+});

@@ -1,0 +1,181 @@
+/**
+ * The Electron main process: glue between Electron and the engine. It never runs as root;
+ * flashing goes through the engine's privileged one-shot helper (app/helper), started per
+ * flash. Security settings live in ./security.ts as data, checked item by item by
+ * ./security.test.ts; this file wires them in:
+ *
+ * - one instance (a second launch focuses the first window);
+ * - the renderer is served by the `app://zflash` protocol with a strict CSP, never file://;
+ * - every permission request is denied; navigation, new windows and <webview> are refused;
+ * - IPC: one handle per channel of the contract, each checking the sender frame first.
+ */
+import { arch, homedir, release } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  app,
+  BrowserWindow,
+  clipboard,
+  dialog,
+  Menu,
+  protocol,
+  session,
+  shell,
+  type OpenDialogOptions,
+} from 'electron';
+import { HELPER_ENTRY } from '../app/helper/client.js';
+import { APP } from '../app/version.js';
+import { broadcastToWindows, registerIpc } from './ipc/electron-ipc.js';
+import { createMainService, type Dialogs } from './ipc/handlers.js';
+import { helperCommandFor } from './helper-command.js';
+import { menuTemplate } from './menu.js';
+import {
+  APP_SCHEME,
+  builtPaths,
+  denyAllPermissions,
+  hardenContents,
+  RENDERER_URL,
+  serveAppRequest,
+  windowOptions,
+} from './security.js';
+
+const DIST = dirname(dirname(fileURLToPath(import.meta.url)));
+const BUILT = builtPaths(DIST);
+
+// Before `ready`: app:// behaves like https (standard, secure), with no fetch or CORS powers.
+protocol.registerSchemesAsPrivileged([
+  {
+    scheme: APP_SCHEME,
+    privileges: { standard: true, secure: true, supportFetchAPI: false, corsEnabled: false },
+  },
+]);
+
+const IMAGE_FILTERS = [
+  { name: 'Installer images', extensions: ['iso', 'img', 'raw', 'xz', 'zst', 'gz', 'bz2', 'zip'] },
+  { name: 'All files', extensions: ['*'] },
+];
+
+async function openOne(window: unknown, options: OpenDialogOptions): Promise<string | null> {
+  const result =
+    window instanceof BrowserWindow
+      ? await dialog.showOpenDialog(window, options)
+      : await dialog.showOpenDialog(options);
+  return result.canceled ? null : (result.filePaths[0] ?? null);
+}
+
+const dialogs: Dialogs = {
+  pickImage: (window) =>
+    openOne(window, {
+      title: 'Choose the installer image',
+      properties: ['openFile'],
+      filters: IMAGE_FILTERS,
+    }),
+  pickKey: (window) =>
+    openOne(window, {
+      title: 'Choose an SSH public key (.pub)',
+      defaultPath: join(homedir(), '.ssh'),
+      properties: ['openFile', 'showHiddenFiles'],
+      filters: [
+        { name: 'Public keys', extensions: ['pub'] },
+        { name: 'All files', extensions: ['*'] },
+      ],
+    }),
+  saveDiagnostics: async (window, defaultName) => {
+    const options = {
+      title: 'Save diagnostics',
+      defaultPath: join(app.getPath('documents'), defaultName),
+    };
+    const result =
+      window instanceof BrowserWindow
+        ? await dialog.showSaveDialog(window, options)
+        : await dialog.showSaveDialog(options);
+    return result.canceled || !result.filePath ? null : result.filePath;
+  },
+};
+
+function createWindow(): BrowserWindow {
+  const win = new BrowserWindow(windowOptions(BUILT.preload, { devTools: !app.isPackaged }));
+  win.once('ready-to-show', () => win.show());
+  void win.loadURL(RENDERER_URL);
+  return win;
+}
+
+function focusWindow(): void {
+  const [win] = BrowserWindow.getAllWindows();
+  if (!win) return;
+  if (win.isMinimized()) win.restore();
+  win.focus();
+}
+
+async function start(): Promise<void> {
+  denyAllPermissions(session.defaultSession);
+  protocol.handle(APP_SCHEME, (request) => serveAppRequest(BUILT.renderer, request));
+
+  const nixosFolder = app.isPackaged
+    ? join(process.resourcesPath, 'nixos')
+    : join(app.getAppPath(), 'nixos');
+  const helperCommand = helperCommandFor({
+    platform: process.platform,
+    execPath: process.execPath,
+    electron: process.versions.electron,
+    entry: HELPER_ENTRY,
+  });
+  const service = createMainService({
+    app: APP,
+    runtime: `electron ${process.versions.electron ?? '?'}, node ${process.versions.node}`,
+    transport: 'electron',
+    os: { platform: process.platform, release: release(), arch: arch() },
+    paths: { userData: app.getPath('userData'), home: homedir(), nixosFolder },
+    allowLoop: process.platform === 'linux' && process.env['ZFLASH_ALLOW_LOOP'] === '1',
+    dialogs,
+    clipboard: { writeText: (text) => clipboard.writeText(text) },
+    openFolder: async (path) => (await shell.openPath(path)) === '',
+    broadcast: broadcastToWindows,
+    // main/ is a front end: the environment (PATH, to find pkexec) is passed from here.
+    helper: { env: process.env, ...(helperCommand ? { helperCommand } : {}) },
+  });
+  registerIpc(service.handlers, { validateResponses: !app.isPackaged });
+
+  const watching = new AbortController();
+  void service.watchDrives(watching.signal);
+  app.on('will-quit', () => watching.abort());
+  // A quit in the middle of a flash cancels it (the helper leaves no table on a cancelled
+  // stick, so it cannot pass for a finished one) and waits for the helper to stop.
+  let quitting = false;
+  app.on('before-quit', (e) => {
+    if (quitting || !service.sessions.list().some((s) => service.sessions.isRunning(s.device)))
+      return;
+    e.preventDefault();
+    quitting = true;
+    void service.dispose().finally(() => app.quit());
+  });
+
+  Menu.setApplicationMenu(
+    Menu.buildFromTemplate(
+      menuTemplate(
+        {
+          showDiagnostics: () => {
+            const win = BrowserWindow.getFocusedWindow() ?? BrowserWindow.getAllWindows()[0];
+            win?.webContents.send('app:show-diagnostics', {});
+          },
+          openNixosFolder: () => void shell.openPath(nixosFolder),
+        },
+        process.platform,
+      ),
+    ),
+  );
+  createWindow();
+}
+
+if (!app.requestSingleInstanceLock()) {
+  app.quit();
+} else {
+  app.on('second-instance', focusWindow);
+  // Every WebContents, including any a page might try to create, gets the same locks.
+  app.on('web-contents-created', (_e, contents) => hardenContents(contents));
+  app.on('window-all-closed', () => app.quit());
+  app.on('activate', () => {
+    if (BrowserWindow.getAllWindows().length === 0) createWindow();
+  });
+  void app.whenReady().then(start);
+}
