@@ -14,6 +14,7 @@ import {
   type Verdict,
 } from './drives/types.js';
 import { errorJsonSchema, flashEventSchema, flashResultSchema } from './flash/events.js';
+import type { InstallerInfo } from './payload/installer.js';
 
 export { errorJsonSchema, flashEventSchema, flashResultSchema };
 export { FLASH_PHASES } from './flash/events.js';
@@ -66,6 +67,24 @@ export const driveEventSchema = z.discriminatedUnion('type', [
 ]) satisfies z.ZodType<DriveEvent>;
 
 export const noticeSchema = z.object({ code: z.string(), message: z.string() });
+
+/** What kind of installer an image is (app/payload/installer.ts). */
+export const installerInfoSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('zeta'),
+    volumeLabel: z.string().nullable(),
+    version: z.string(),
+    payloadSchemas: z.array(z.number().int()).readonly(),
+    nixpkgsRev: z.string().nullable(),
+    system: z.string(),
+    problem: z.null(),
+  }),
+  z.object({
+    kind: z.enum(['nixos', 'other']),
+    volumeLabel: z.string().nullable(),
+    problem: z.string().nullable(),
+  }),
+]) satisfies z.ZodType<InstallerInfo>;
 
 const espSummarySchema = z.object({
   partition: z.number(),

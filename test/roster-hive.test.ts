@@ -2,7 +2,7 @@
 // and that evaluates (stub lib, stub nixpkgs) into nodes importing the bundled flake's node
 // modules with their own identity and roles.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NODE_MODULES } from '../app/roster/export.js';
@@ -10,7 +10,9 @@ import { tempDir, zflash } from './fixtures.js';
 
 const RECORD = new URL('./roster/record.mjs', import.meta.url).pathname;
 const EVAL = new URL('./roster/nix/eval-hive.nix', import.meta.url).pathname;
-const NIXOS = new URL('../nixos', import.meta.url).pathname.replace(/\/$/, '');
+const REPO_NIXOS = new URL('../nixos', import.meta.url).pathname.replace(/\/$/, '');
+/** A copy of nixos/ without flake.lock: the hive then takes <nixpkgs> (the stub), as nothing can be fetched here. */
+let NIXOS: string;
 const KEY =
   'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG84kCdHH1tZ6tg+OMOhaXR5b6t5kSPQjb+DPPP2K75S ops@laptop';
 
@@ -25,6 +27,9 @@ let tmp: ReturnType<typeof tempDir>;
 let hive: string;
 beforeAll(() => {
   tmp = tempDir('zflash-hive-');
+  NIXOS = join(tmp.path, 'nixos');
+  cpSync(REPO_NIXOS, NIXOS, { recursive: true });
+  rmSync(join(NIXOS, 'flake.lock'), { force: true });
   const roster = join(tmp.path, 'roster.json');
   for (const [prefix, count, roles] of [
     ['cp', '1', 'control-plane'],

@@ -135,7 +135,9 @@ function context(over: Partial<DiagnosticsContext> = {}): DiagnosticsContext {
       sizeIsExact: true,
       sha256: 'a'.repeat(64),
       sha256Source: 'sidecar',
-      installer: { kind: 'nixos', version: '25.11', volumeLabel: 'nixos-minimal-25.11-x86_64' },
+      installer: { kind: 'nixos', volumeLabel: 'nixos-minimal-25.11-x86_64', problem: null },
+      installerSummary: 'NixOS installer without Zeta (nixos-minimal-25.11-x86_64)',
+      nixosRelease: '25.11',
       esp: {
         partition: 2,
         source: 'mbr',

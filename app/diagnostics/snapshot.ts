@@ -151,7 +151,10 @@ function imageFacts(image: DiagnosticsContext['image']): DiagnosticsSnapshot['im
     size: i.size,
     sha256: i.sha256,
     sha256From: i.sha256Source,
-    installer: `${i.installer.kind}${i.installer.version ? ` ${i.installer.version}` : ''}`,
+    installer:
+      i.installer.kind === 'zeta'
+        ? `zeta ${i.installer.version} (schemas ${i.installer.payloadSchemas.join(',')})`
+        : `${i.installer.kind}${i.nixosRelease ? ` ${i.nixosRelease}` : ''}`,
     label: i.installer.volumeLabel,
     esp: {
       part: i.esp.partition,

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   buildGptDisk,
   buildNixosIso,
+  buildZetaIso,
   espOffsetBySfdisk,
   fileSha256,
   nixosEspFiles,
@@ -42,11 +43,8 @@ describe('getImageInfo on a NixOS installer ISO', () => {
       sizeIsExact: true,
       sha256: null,
       sha256Source: null,
-      installer: {
-        kind: 'nixos',
-        version: '25.11',
-        volumeLabel: 'nixos-minimal-25.11-x86_64',
-      },
+      installer: { kind: 'nixos', volumeLabel: 'nixos-minimal-25.11-x86_64', problem: null },
+      nixosRelease: '25.11',
       esp: {
         offset: espAt.offset,
         size: espAt.size,
@@ -57,8 +55,9 @@ describe('getImageInfo on a NixOS installer ISO', () => {
         payloadProblem: null,
       },
       existingHostname: null,
-      notices: [],
     });
+    // A NixOS installer without the Zeta marker would ignore the node identity: said plainly.
+    expect(info.notices.map((n) => n.code)).toEqual(['ZFLASH_IMAGE_NOT_ZETA']);
   });
 
   it('takes the checksum from a .sha256 file beside the image', async () => {
@@ -89,19 +88,16 @@ describe('getImageInfo on a NixOS installer ISO', () => {
     expect(info.notices.map((n) => n.code)).toContain('ZFLASH_IMAGE_HAS_PAYLOAD');
   });
 
-  it('uses the Zeta marker when the detector finds one', async () => {
-    const info = await getImageInfo(iso, {
-      detectZeta: async (dev, facts) => {
-        expect(dev.size).toBeGreaterThan(0);
-        expect(facts.volumeLabel).toBe('nixos-minimal-25.11-x86_64');
-        return { version: '0.3.0' };
-      },
-    });
-    expect(info.installer).toEqual({
+  it('reads the Zeta marker: version and the payload schemas the installer reads', async () => {
+    const zeta = buildZetaIso(join(tmp.path, 'zeta.iso'));
+    const info = await getImageInfo(zeta);
+    expect(info.installer).toMatchObject({
       kind: 'zeta',
-      version: '0.3.0',
-      volumeLabel: 'nixos-minimal-25.11-x86_64',
+      version: '0.2.0',
+      payloadSchemas: [1, 2],
     });
+    expect(info.installerSummary).toMatch(/^Zeta installer v0\.2\.0 \(reads payload schemas 1, 2/);
+    expect(info.notices.map((n) => n.code)).not.toContain('ZFLASH_IMAGE_NOT_ZETA');
   });
 });
 
@@ -141,7 +137,7 @@ describe('getImageInfo on images that cannot take a node', () => {
   it('says a GPT disk image is not an installer, but reads its ESP', async () => {
     const { path } = buildGptDisk(join(tmp.path, 'gpt.img'), { fat: 16 });
     const info = await getImageInfo(path);
-    expect(info.installer).toEqual({ kind: 'other', version: null, volumeLabel: null });
+    expect(info.installer).toEqual({ kind: 'other', volumeLabel: null, problem: null });
     expect(info.notices.map((n) => n.code)).toContain('ZFLASH_IMAGE_NOT_INSTALLER');
     expect(info.esp.fatType).toBe('FAT16');
   });

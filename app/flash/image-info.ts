@@ -17,24 +17,14 @@ import { findSidecarChecksum } from '../image/checksum.js';
 import { imageFileName, probeImage, readImagePrefix } from '../image/image-source.js';
 import type { Compression, ImageSourceInfo } from '../image/image-types.js';
 import type { Notice } from '../node/types.js';
-import { isoVolumeLabel, payloadFit } from '../payload/fit.js';
+import { payloadFit } from '../payload/fit.js';
+import {
+  classifyInstaller,
+  describeInstaller,
+  installerWarning,
+  type InstallerInfo,
+} from '../payload/installer.js';
 import { readPayload } from '../payload/read.js';
-
-export type InstallerKind = 'zeta' | 'nixos' | 'other';
-
-/** What a Zeta installer image says about itself (marker detection lives in app/catalog). */
-export interface ZetaMarker {
-  readonly version: string | null;
-}
-
-/**
- * The seam for Zeta installer detection: given the image's bytes (a device over the file, or
- * over the decoded prefix of a compressed image) and its ISO label, the marker or null.
- */
-export type DetectZeta = (
-  dev: ByteDevice,
-  facts: { readonly volumeLabel: string | null },
-) => Promise<ZetaMarker | null>;
 
 export interface ImageInfo {
   readonly path: string;
@@ -49,12 +39,12 @@ export interface ImageInfo {
   /** The SHA-256 a `<image>.sha256` file beside the image expects; null without one. */
   readonly sha256: string | null;
   readonly sha256Source: 'sidecar' | null;
-  readonly installer: {
-    readonly kind: InstallerKind;
-    /** The release, from the Zeta marker or the NixOS volume label (`nixos-minimal-25.11-x86_64`). */
-    readonly version: string | null;
-    readonly volumeLabel: string | null;
-  };
+  /** What kind of installer it is: Zeta (with the payload schemas it reads), NixOS, or other. */
+  readonly installer: InstallerInfo;
+  /** One line for a person: "Zeta installer v0.2.0 (reads payload schemas 1, 2; …)". */
+  readonly installerSummary: string;
+  /** The NixOS release from a stock installer's volume label (`nixos-minimal-25.11-x86_64`). */
+  readonly nixosRelease: string | null;
   readonly esp: EspSummary & {
     readonly payloadFits: boolean;
     /** The refusal injecting a payload would give (ZFLASH_ESP_FULL, …) when it does not fit. */
@@ -67,7 +57,6 @@ export interface ImageInfo {
 
 export interface ImageInfoOptions {
   readonly signal?: AbortSignal;
-  readonly detectZeta?: DetectZeta;
 }
 
 const MiB = 1024 * 1024;
@@ -111,16 +100,6 @@ export function nixosReleaseOf(volumeLabel: string | null): string | null {
   return /(?:^|-)(\d{2}\.\d{2}(?:pre[0-9a-z.]*)?)(?:-|$)/i.exec(volumeLabel)?.[1] ?? null;
 }
 
-export function installerOf(
-  volumeLabel: string | null,
-  zeta: ZetaMarker | null,
-): ImageInfo['installer'] {
-  if (zeta) return { kind: 'zeta', version: zeta.version, volumeLabel };
-  if (/^nixos/i.test(volumeLabel ?? ''))
-    return { kind: 'nixos', version: nixosReleaseOf(volumeLabel), volumeLabel };
-  return { kind: 'other', version: null, volumeLabel };
-}
-
 export async function getImageInfo(path: string, opts: ImageInfoOptions = {}): Promise<ImageInfo> {
   const probe = await probeImage(path);
   const sidecar = await findSidecarChecksum(probe.path);
@@ -129,24 +108,28 @@ export async function getImageInfo(path: string, opts: ImageInfoOptions = {}): P
   const found = await withImageDevice(
     probe,
     async (dev) => {
-      const volumeLabel = await isoVolumeLabel(dev);
-      const zeta = opts.detectZeta ? await opts.detectZeta(dev, { volumeLabel }) : null;
+      // The Zeta marker (docs/payload.md) is read from the ISO 9660 tree; in a compressed
+      // image only the decoded prefix is searched, so a marker placed past the ESP reads as
+      // "NixOS without Zeta" — the safe answer (the release ISOs are not compressed).
+      const installer = await classifyInstaller(dev);
       const esp = await openEsp(dev);
       const summary = await summarizeEsp(esp);
       const fit = await payloadFit(dev);
       const payload = await readPayload(esp.volume);
-      return { volumeLabel, zeta, summary, fit, payload };
+      return { installer, summary, fit, payload };
     },
     opts.signal,
   );
 
-  const installer = installerOf(found.volumeLabel, found.zeta);
+  const { installer } = found;
+  const warning = installerWarning(installer);
+  if (warning) notices.push({ code: 'ZFLASH_IMAGE_NOT_ZETA', message: warning });
   if (installer.kind === 'other') {
     notices.push({
       code: 'ZFLASH_IMAGE_NOT_INSTALLER',
-      message: found.volumeLabel
-        ? `${basename(probe.path)} is an ISO labelled "${found.volumeLabel}", not a NixOS installer; the node files are written, but only a NixOS or Zeta installer reads them.`
-        : `${basename(probe.path)} is not an ISO image; the node files are written to its EFI partition, but only a NixOS or Zeta installer reads them.`,
+      message: installer.volumeLabel
+        ? `${basename(probe.path)} is an ISO labelled "${installer.volumeLabel}", not a NixOS installer; the node files are written, but only a Zeta installer reads them.`
+        : `${basename(probe.path)} is not an ISO image; the node files are written to its EFI partition, but only a Zeta installer reads them.`,
     });
   }
   if (!found.summary.fatsIdentical) {
@@ -176,6 +159,8 @@ export async function getImageInfo(path: string, opts: ImageInfoOptions = {}): P
     sha256: sidecar?.sha256 ?? null,
     sha256Source: sidecar ? 'sidecar' : null,
     installer,
+    installerSummary: describeInstaller(installer),
+    nixosRelease: installer.kind === 'nixos' ? nixosReleaseOf(installer.volumeLabel) : null,
     esp: { ...found.summary, payloadFits: found.fit.fits, payloadProblem: found.fit.code },
     existingHostname,
     notices,

@@ -51,9 +51,9 @@ describe('sha256File', () => {
     expect(err.code).toBe('ZFLASH_CANCELLED');
   });
 
-  it('reports a missing file as a target error', async () => {
+  it("reports a missing file as the operator's mistake (input)", async () => {
     const err = await caught(sha256File(join(dir, 'missing.iso')));
-    expect([err.code, err.kind]).toEqual(['ZFLASH_IMAGE_NOT_FOUND', 'target']);
+    expect([err.code, err.kind]).toEqual(['ZFLASH_IMAGE_NOT_FOUND', 'input']);
   });
 });
 

@@ -186,7 +186,7 @@ describe('probeImage', () => {
   });
 
   it('reports missing, unreadable and empty files', async () => {
-    await expectZflash(probeImage(join(dir, 'nope.iso')), 'ZFLASH_IMAGE_NOT_FOUND');
+    await expectZflash(probeImage(join(dir, 'nope.iso')), 'ZFLASH_IMAGE_NOT_FOUND', 'input');
     await expectZflash(probeImage(dir), 'ZFLASH_IMAGE_UNREADABLE');
     const empty = join(dir, 'empty.iso');
     writeFileSync(empty, '');

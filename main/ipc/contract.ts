@@ -23,6 +23,7 @@ import {
   assessedDriveSchema,
   driveEventSchema,
   errorJsonSchema,
+  installerInfoSchema,
   noticeSchema,
 } from '../../app/wire.js';
 import {
@@ -120,11 +121,9 @@ export const imageInfoSchema = z.object({
   sizeIsExact: z.boolean(),
   sha256: z.string().nullable(),
   sha256Source: z.enum(['sidecar']).nullable(),
-  installer: z.object({
-    kind: z.enum(['zeta', 'nixos', 'other']),
-    version: z.string().nullable(),
-    volumeLabel: z.string().nullable(),
-  }),
+  installer: installerInfoSchema,
+  installerSummary: z.string(),
+  nixosRelease: z.string().nullable(),
   esp: espSummarySchema,
   existingHostname: z.string().nullable(),
   notices: z.array(noticeSchema),

@@ -26,7 +26,7 @@ import {
   type ScanOptions,
 } from '../../app/drives/index.js';
 import { inputError } from '../../app/errors.js';
-import { getImageInfo, type DetectZeta, type ImageInfo } from '../../app/flash/image-info.js';
+import { getImageInfo, type ImageInfo } from '../../app/flash/image-info.js';
 import {
   prepareFlash,
   runFlash,
@@ -86,7 +86,6 @@ export interface HandlerDeps {
    */
   readonly takenNames?: () => Promise<readonly string[]>;
   readonly listPartitions?: (device: string) => Promise<readonly PartitionFact[] | null>;
-  readonly detectZeta?: DetectZeta;
   /** Minimum gap between two flash snapshots pushed to windows; default 250 ms. */
   readonly throttleMs?: number;
   readonly driveWatchIntervalMs?: number;
@@ -238,7 +237,7 @@ export function createMainService(deps: HandlerDeps): MainService {
     'image:pick': async (_req, ctx: CallContext) => deps.dialogs.pickImage(ctx.window),
 
     'image:inspect': async ({ path }) => {
-      const info = await getImageInfo(path, deps.detectZeta ? { detectZeta: deps.detectZeta } : {});
+      const info = await getImageInfo(path);
       remember(imageInfos, info.path, info, MAX_IMAGES);
       currentImage = info.path;
       // Remembering the image is a convenience: a settings folder that cannot be written
