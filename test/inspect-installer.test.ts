@@ -4,7 +4,10 @@
  * about to be written, and an image that is not NixOS at all. `--require-zeta` refuses
  * everything but a Zeta installer that reads our payload.
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliLines, onlyLine } from './json-lines.js';
 import { installerWarnings, inspectJson } from '../app/cli/inspect-command.js';
 import { MANIFEST_SCHEMA_VERSION } from '../app/payload/manifest.js';
 import { inspectTarget } from '../app/payload/target.js';
@@ -157,5 +160,64 @@ describe('zflash inspect: what the image is', () => {
     expect(refused.stderr).toMatch(
       /^error: This image is not a Zeta installer: nothing on it reads the node identity\.$/m,
     );
+  });
+});
+
+describe('flash and inject check the installer before they write', () => {
+  let key: string;
+  beforeAll(() => {
+    key = `${tmp.path}/id_ed25519`;
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+  });
+  const flash = (image: string, out: string, extra: string[] = []) =>
+    zflash([
+      'flash',
+      image,
+      '--target',
+      out,
+      '--host',
+      'n1',
+      '--ssh-key',
+      `${key}.pub`,
+      '--json',
+      ...extra,
+    ]);
+
+  it('an installer that does not read the payload schema: refused, naming both versions, nothing written', () => {
+    const out = `${tmp.path}/old-out.img`;
+    const r = flash(old, out);
+    expect(r.code).toBe(3);
+    const { error } = onlyLine(r.stdout, 'error');
+    expect(error.code).toBe('ZFLASH_INSTALLER_TOO_OLD');
+    expect(error.message).toContain('v0.1.0');
+    expect(error.message).toContain(`schema ${MANIFEST_SCHEMA_VERSION}`);
+    expect(existsSync(out)).toBe(false);
+    const before = fileSha256(old);
+    const inj = zflash(['inject', old, '--host', 'n1', '--ssh-key', `${key}.pub`, '--json']);
+    expect(onlyLine(inj.stdout, 'error').error.code).toBe('ZFLASH_INSTALLER_TOO_OLD');
+    expect(fileSha256(old)).toBe(before);
+  });
+
+  it('a NixOS installer without Zeta: flashed with a warning, refused with --require-zeta', () => {
+    const warned = flash(nixos, `${tmp.path}/nixos-out.img`);
+    expect(warned.code).toBe(0);
+    expect(
+      cliLines(warned.stdout).some(
+        (l) => l.type === 'notice' && l.code === 'ZFLASH_IMAGE_NOT_ZETA',
+      ),
+    ).toBe(true);
+    const out = `${tmp.path}/nixos-refused.img`;
+    const refused = flash(nixos, out, ['--require-zeta']);
+    expect(refused.code).toBe(3);
+    expect(onlyLine(refused.stdout, 'error').error.code).toBe('ZFLASH_NOT_ZETA_INSTALLER');
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('the Zeta installer passes --require-zeta', () => {
+    const r = flash(zeta, `${tmp.path}/zeta-out.img`, ['--require-zeta']);
+    expect(r.code).toBe(0);
+    expect(
+      cliLines(r.stdout).some((l) => l.type === 'notice' && l.code === 'ZFLASH_IMAGE_NOT_ZETA'),
+    ).toBe(false);
   });
 });

@@ -28,7 +28,7 @@ import { printJsonLine, printNotices, reportError } from './output.js';
 import { createProgressPrinter } from './progress-printer.js';
 import { resolveRosterPath, rosterOff } from './roster-path.js';
 
-const USAGE = `zflash flash <image> [--drive DEV | --target FILE [--force]] ${identityUsage} [--reflash] [--sha256 HEX] [--no-verify] [--no-eject] [--yes] [--json]`;
+const USAGE = `zflash flash <image> [--drive DEV | --target FILE [--force]] ${identityUsage} [--reflash] [--require-zeta] [--sha256 HEX] [--no-verify] [--no-eject] [--yes] [--json]`;
 
 export const flashHelp = `Usage: ${USAGE}
 
@@ -60,6 +60,9 @@ Checks and the end:
                      the drive is touched.
   --no-verify        skip reading the stick back (not recommended)
   --no-eject         leave the stick attached afterwards
+  --require-zeta     refuse unless the image is a Zeta installer (a NixOS installer
+                     without Zeta is only warned about without it: its node would
+                     ignore the identity)
   -y, --yes          do not ask: erase the named --drive (for scripts)
   --json             JSON lines on stdout (progress, notices, the result or the error)
 
@@ -164,6 +167,7 @@ export const flashCommand: Command = async (argv, io) => {
         'host-pattern': { type: 'string' },
         roster: { type: 'string' },
         'no-roster': { type: 'boolean' },
+        'require-zeta': { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -243,6 +247,7 @@ export const flashCommand: Command = async (argv, io) => {
       verify: !values['no-verify'],
       eject: !values['no-eject'],
       allowLoop,
+      requireZeta: !!values['require-zeta'],
       signal: io.signal,
     });
     printNotices(io, [...rosterNotices, ...notices, ...plan.notices], json);

@@ -1,5 +1,6 @@
 /** `zflash inject <image-or-device> --host NAME --ssh-key FILE ... [--json]` */
 import { inputError } from '../errors.js';
+import { installerWarning } from '../payload/installer.js';
 import { injectTarget } from '../payload/target.js';
 import { parse, wantsJson } from './args.js';
 import {
@@ -12,7 +13,7 @@ import {
 import type { Command } from './io.js';
 import { formatSize, printJsonLine, printNotices, reportError } from './output.js';
 
-const USAGE = `zflash inject <image-or-device> ${identityUsage} [--json]`;
+const USAGE = `zflash inject <image-or-device> ${identityUsage} [--require-zeta] [--json]`;
 
 export const injectHelp = `Usage: ${USAGE}
 
@@ -25,6 +26,9 @@ by the same drive policy as zflash flash.
 
 ${identityHelp}
 
+  --require-zeta         refuse unless the target is a Zeta installer that reads the
+                         node files this Zeta Flash writes (a NixOS installer without
+                         Zeta is warned about, not refused, without it)
   --json                 JSON lines on stdout (notices, then the result or the error)`;
 
 export const injectCommand: Command = async (argv, io) => {
@@ -32,7 +36,12 @@ export const injectCommand: Command = async (argv, io) => {
   try {
     const { values, positionals } = parse(
       argv,
-      { ...identityOptions, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      {
+        ...identityOptions,
+        'require-zeta': { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
       USAGE,
     );
     if (values.help) {
@@ -52,8 +61,14 @@ export const injectCommand: Command = async (argv, io) => {
     // On a block device the engine runs the drive policy itself, right before opening it.
     const result = await injectTarget(target, identity, {
       allowLoop: io.env['ZFLASH_ALLOW_LOOP'] === '1',
+      requireZeta: !!values['require-zeta'],
     });
-    printNotices(io, notices, json);
+    const warning = installerWarning(result.installer);
+    printNotices(
+      io,
+      [...notices, ...(warning ? [{ code: 'ZFLASH_IMAGE_NOT_ZETA', message: warning }] : [])],
+      json,
+    );
     if (json) {
       printJsonLine(io, {
         type: 'inject',

@@ -57,6 +57,8 @@ export interface ImageInfo {
 
 export interface ImageInfoOptions {
   readonly signal?: AbortSignal;
+  /** Look for a `<image>.sha256` beside the image (default true; off when the checksum is given). */
+  readonly sidecar?: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -101,8 +103,16 @@ export function nixosReleaseOf(volumeLabel: string | null): string | null {
 }
 
 export async function getImageInfo(path: string, opts: ImageInfoOptions = {}): Promise<ImageInfo> {
+  return (await inspectImageFile(path, opts)).info;
+}
+
+/** getImageInfo plus the probed source the flash engine streams from (prepareFlash uses both). */
+export async function inspectImageFile(
+  path: string,
+  opts: ImageInfoOptions = {},
+): Promise<{ info: ImageInfo; source: ImageSourceInfo }> {
   const probe = await probeImage(path);
-  const sidecar = await findSidecarChecksum(probe.path);
+  const sidecar = opts.sidecar === false ? null : await findSidecarChecksum(probe.path);
   const notices: Notice[] = [...probe.notices];
 
   const found = await withImageDevice(
@@ -149,7 +159,7 @@ export async function getImageInfo(path: string, opts: ImageInfoOptions = {}): P
     });
   }
 
-  return {
+  const info: ImageInfo = {
     path: probe.path,
     name: imageFileName(probe),
     compression: probe.compression,
@@ -165,4 +175,5 @@ export async function getImageInfo(path: string, opts: ImageInfoOptions = {}): P
     existingHostname,
     notices,
   };
+  return { info, source: probe };
 }

@@ -18,11 +18,12 @@ import {
   type ScanOptions,
   type Verdict,
 } from '../drives/index.js';
-import { findSidecarChecksum, parseSha256Hex } from '../image/checksum.js';
-import { probeImage } from '../image/image-source.js';
-import type { ImageSourceInfo } from '../image/image-types.js';
+import { parseSha256Hex } from '../image/checksum.js';
 import type { NodeIdentity, Notice } from '../node/types.js';
+import { checkInstallerReadsPayload, requireZetaInstaller } from '../payload/installer.js';
+import { MANIFEST_SCHEMA_VERSION } from '../payload/manifest.js';
 import { renderPayload } from '../payload/render.js';
+import { APP } from '../version.js';
 import { runHelper, type RunHelperOptions } from '../helper/client.js';
 import {
   JOB_VERSION,
@@ -34,6 +35,7 @@ import { runWriteJob } from '../helper/run-job.js';
 import { cancelledError, toZflashError } from '../errors.js';
 import type { FlashEvent, FlashResultEvent } from './events.js';
 import { checkFileTarget } from './destination.js';
+import { inspectImageFile, type ImageInfo } from './image-info.js';
 import { computeImagePatch } from './overlay.js';
 
 export type FlashTarget =
@@ -51,6 +53,8 @@ export interface PrepareFlashOptions {
   readonly eject?: boolean;
   /** Loop devices may be written (tests and VM workflows): the front end decides, from its settings. */
   readonly allowLoop?: boolean;
+  /** Refuse every image that is not a Zeta installer (`--require-zeta`; the app always does). */
+  readonly requireZeta?: boolean;
   /** Stamped on the manifest and FAT entries; the same job writes the same bytes. */
   readonly now?: Date;
   readonly signal?: AbortSignal;
@@ -58,17 +62,12 @@ export interface PrepareFlashOptions {
   readonly scan?: Pick<ScanOptions, 'list' | 'listLoops' | 'readContext' | 'platform' | 'appPaths'>;
 }
 
-export interface ImageSummary {
-  readonly path: string;
-  readonly name: string;
-  readonly compression: ImageSourceInfo['compression'];
-  /** Bytes the image takes on the drive; null when the format does not say (bzip2). */
-  readonly size: number | null;
-  readonly sizeIsExact: boolean;
+/** The image as the confirmation shows it: what the image step showed, with the checksum used. */
+export type ImageSummary = Omit<ImageInfo, 'sha256' | 'sha256Source'> & {
   readonly sha256: string | null;
   /** Where the expected checksum came from. */
   readonly sha256Source: 'given' | 'sidecar' | null;
-}
+};
 
 /** What the operator is asked to confirm: the drive that will be erased, for which node, from what. */
 export interface FlashConfirmation {
@@ -103,19 +102,18 @@ export async function prepareFlash(opts: PrepareFlashOptions): Promise<FlashPlan
           })
         ).path
       : null;
-  const image = await probeImage(imagePath);
-  let sha256: string | null = null;
-  let sha256Source: ImageSummary['sha256Source'] = null;
-  if (opts.sha256) {
-    sha256 = parseSha256Hex(opts.sha256);
-    sha256Source = 'given';
-  } else {
-    const sidecar = await findSidecarChecksum(imagePath);
-    if (sidecar) {
-      sha256 = sidecar.sha256;
-      sha256Source = 'sidecar';
-    }
-  }
+  const given = opts.sha256 ? parseSha256Hex(opts.sha256) : null;
+  // The image as the image step sees it: format, size, sidecar checksum, installer kind, ESP.
+  const { info, source: image } = await inspectImageFile(imagePath, {
+    sidecar: given === null,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  const sha256 = given ?? info.sha256;
+  const sha256Source: ImageSummary['sha256Source'] = given ? 'given' : info.sha256Source;
+  // A Zeta installer that does not read the payload schema we write would ignore the node's
+  // identity (issue 14): refuse, naming both versions. Other images are the front end's call.
+  if (opts.requireZeta) requireZetaInstaller(info.installer);
+  checkInstallerReadsPayload(info.installer, MANIFEST_SCHEMA_VERSION, APP);
   if (opts.signal?.aborted) throw cancelledError();
 
   // The node files must fit the image's ESP: find out now, not after a password prompt.
@@ -156,22 +154,14 @@ export async function prepareFlash(opts: PrepareFlashOptions): Promise<FlashPlan
   return {
     job,
     confirm: {
-      image: {
-        path: imagePath,
-        name: basename(imagePath),
-        compression: image.compression,
-        size: image.size,
-        sizeIsExact: image.sizeIsExact,
-        sha256,
-        sha256Source,
-      },
+      image: { ...info, sha256, sha256Source },
       hostname: opts.identity.hostname,
       drive,
       verdict,
       file,
       espFreeBytes: patch.esp.freeBytes,
     },
-    notices: image.notices,
+    notices: info.notices,
   };
 }
 

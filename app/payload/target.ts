@@ -11,8 +11,15 @@ import type { TableKind } from '../disk/partition-table.js';
 import { devNumberOf, driveRefusedError, recheckDrive } from '../drives/index.js';
 import { ioError, targetError } from '../errors.js';
 import type { NodeIdentity } from '../node/types.js';
+import { APP } from '../version.js';
 import { payloadFit } from './fit.js';
-import { classifyInstaller, type InstallerInfo } from './installer.js';
+import {
+  checkInstallerReadsPayload,
+  classifyInstaller,
+  requireZetaInstaller,
+  type InstallerInfo,
+} from './installer.js';
+import { MANIFEST_SCHEMA_VERSION } from './manifest.js';
 import { readPayload, type PayloadInfo } from './read.js';
 import { renderPayload, type PayloadFile, type RenderOptions } from './render.js';
 
@@ -88,6 +95,8 @@ export interface InjectResult {
   readonly esp: EspSummary;
   readonly files: readonly { name: string; bytes: number }[];
   readonly bytesChanged: number;
+  /** What the target's installer is (a NixOS installer without Zeta is the caller's to warn about). */
+  readonly installer: InstallerInfo;
 }
 
 export interface InjectOptions extends RenderOptions {
@@ -97,6 +106,8 @@ export interface InjectOptions extends RenderOptions {
   readonly drivesOnly?: boolean;
   /** What the operator confirmed: a drive of another size is another drive. */
   readonly expectedSize?: number | null;
+  /** Refuse a target that is not a Zeta installer (`--require-zeta`). */
+  readonly requireZeta?: boolean;
 }
 
 /**
@@ -139,6 +150,10 @@ export async function injectTarget(
         { path },
       );
     }
+    // The installer on the target must read what is about to be written (issue 14).
+    const installer = await classifyInstaller(dev);
+    if (options.requireZeta) requireZetaInstaller(installer);
+    checkInstallerReadsPayload(installer, MANIFEST_SCHEMA_VERSION, APP);
     const overlay = await planInjection(dev, files, options.createdAt);
     await overlay.commit(dev);
     await dev.sync();
@@ -150,6 +165,7 @@ export async function injectTarget(
       esp,
       files: files.map((f) => ({ name: f.name, bytes: f.data.length })),
       bytesChanged: overlay.extents().reduce((n, e) => n + e.data.length, 0),
+      installer,
     };
   } finally {
     await dev.close();
