@@ -27,7 +27,8 @@ export class ProgressThrottle {
   start(phase: FlashPhase, total: number | null): void {
     this.phase = phase;
     this.started = this.now();
-    this.last = 0;
+    // The start event counts: the next one comes an interval later, not straight after it.
+    this.last = this.started;
     this.emit?.({ phase, bytes: 0, total, speed: 0, eta: null });
   }
 
