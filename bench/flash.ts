@@ -71,7 +71,16 @@ const HOST = 'bench-node';
 
 // --- the contenders -------------------------------------------------------------------------
 
-type Name = 'zflash' | 'etcher' | 'bmaptool' | 'ddcmp' | 'raw';
+type Name = 'zflash' | 'other' | 'etcher' | 'bmaptool' | 'ddcmp' | 'raw';
+
+/**
+ * `--compare DIR`: another built checkout of zflash (its bin/zflash.js and dist/) runs as one
+ * more contender, so two versions of the engine are compared in the same rounds.
+ */
+const COMPARE = (() => {
+  const i = process.argv.indexOf('--compare');
+  return i >= 0 ? (process.argv[i + 1] ?? null) : null;
+})();
 
 interface Run {
   readonly total: number;
@@ -252,6 +261,7 @@ const streaming = (r: Run) =>
 
 const ROWS: readonly [Name, string][] = [
   ['zflash', 'zflash flash IMG --drive LOOP … --json --no-eject'],
+  ...(COMPARE ? [['other', `the same, built in ${COMPARE}`] as [Name, string]] : []),
   ['etcher', 'etcher-sdk decompressThenFlash, direct I/O, verify on'],
   ['bmaptool', 'bmaptool copy --bmap IMG.bmap IMG LOOP (no read-back)'],
   ['ddcmp', 'dd write oflag=direct + dd read iflag=direct | cmp'],
@@ -314,6 +324,15 @@ function report(b: Block, size: number): string[] {
       fixed,
       `${((100 * fixed) / ours.median).toFixed(0)} % of zflash`,
     ),
+    ...(COMPARE
+      ? [
+          phase(
+            `the build in ${COMPARE}: start-up, writing, verifying`,
+            part(b, 'other', 'startup'),
+            `; ${sec(part(b, 'other', 'writing'))} ${rate(size, part(b, 'other', 'writing'))}; ${sec(part(b, 'other', 'verifying'))} ${rate(size, part(b, 'other', 'verifying'))}; streaming ${ratio(median((b.runs.get('other') ?? []).map(streaming)), raw.median)} of the raw limit`,
+          ),
+        ]
+      : []),
     'etcher-sdk by phase (median of each, from its state changes)',
     phase('start-up: Node, imports, open, until flashing', part(b, 'etcher', 'startup')),
     phase('flashing', part(b, 'etcher', 'flashing'), rate(size, part(b, 'etcher', 'flashing'))),
@@ -378,8 +397,8 @@ async function main(): Promise<void> {
     loop = attachBenchLoop(backing);
     const device = loop.device;
     const setupMs = performance.now() - t0;
-    const zflashArgs = (image: string) => [
-      bin,
+    const zflashArgs = (image: string, zflashBin = bin) => [
+      zflashBin,
       'flash',
       image,
       '--drive',
@@ -410,6 +429,20 @@ async function main(): Promise<void> {
       const block: Block = { title, directIo: dio, runs: new Map() };
       const contenders: [Name, () => Promise<Run>][] = [
         ['zflash', () => zflash(zflashArgs(p.image), size, espOffset, device)],
+        ...(COMPARE
+          ? [
+              [
+                'other',
+                () =>
+                  zflash(
+                    zflashArgs(p.image, join(COMPARE, 'bin', 'zflash.js')),
+                    size,
+                    espOffset,
+                    device,
+                  ),
+              ] as [Name, () => Promise<Run>],
+            ]
+          : []),
         ['etcher', () => etcher(etcherScript, p.image, device, size)],
         ['bmaptool', () => bmaptool(p.image, device)],
         ['ddcmp', () => ddCmp(p.image, device, size)],

@@ -50,11 +50,15 @@ export interface IoTuning {
 }
 
 /**
- * 4 MiB × 4: on a loop device with direct I/O (bench/flash-io.ts) one request at a time
- * reaches about half of the device's speed and two or more in flight reach it; larger
- * blocks gain nothing. Memory: (2 × depth + 1) blocks, 36 MiB.
+ * 2 MiB × 2, measured with bench/flash-io.ts on a loop device with direct I/O (512 MiB, three
+ * runs, each ratio over a dd run just before it): one request at a time took 1.06–1.44× dd's
+ * time for write + verify; two in flight 0.82–0.90×; three or four, or 4–8 MiB blocks, no
+ * better (Node's 4 libuv threads serve the image reads and the device I/O alike). On a USB
+ * stick the kernel splits requests to max_sectors_kb anyway: a second request queued keeps the
+ * stick busy, and few bytes in flight (4 MiB) keep a cancel prompt at 10 MB/s. Memory:
+ * (2 × depth + 1) blocks, 10 MiB.
  */
-export const DEFAULT_IO: IoTuning = { blockBytes: 4 * MiB, depth: 4 };
+export const DEFAULT_IO: IoTuning = { blockBytes: 2 * MiB, depth: 2 };
 export const BLOCK_BYTES = DEFAULT_IO.blockBytes;
 
 /**
