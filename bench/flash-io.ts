@@ -6,7 +6,8 @@
  * same rounds. Prints MiB/s of the writing and verifying phases and their ratio to dd.
  * Printed, never asserted.
  *
- * Run with `npm run bench:flash-io` as root. Options: `-- --size-mib 512 --rounds 3`.
+ * Run with `npm run bench:flash-io` as root. Options: `-- --size-mib 512 --rounds 3
+ * --blocks 1,2,4,8,16 --depths 1,2,4,8 --buffered`.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -123,7 +124,8 @@ async function main(): Promise<void> {
     run('truncate', ['-s', String(size + 64 * MiB), backing]);
     loop = attachBenchLoop(backing);
     const device = loop.device;
-    const dio = loop.setDirectIo(true);
+    // `--buffered`: loop direct I/O off (the read-back comes from RAM: the CPU side).
+    const dio = loop.setDirectIo(!process.argv.includes('--buffered'));
 
     const configs: IoTuning[] = BLOCKS_MIB.flatMap((b) =>
       DEPTHS.map((depth) => ({ blockBytes: b * MiB, depth })),
