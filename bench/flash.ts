@@ -18,7 +18,7 @@
  * Printed, never asserted (DESIGN.md: bench/ is not part of `npm test`).
  *
  * Run with `npm run bench:flash` as root (builds app/ and bench/ into dist/ first). Options:
- * `-- --size-mib 512 --rounds 3`.
+ * `-- --size-mib 512 --rounds 3 --gzip --compare DIR`.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -77,6 +77,8 @@ type Name = 'zflash' | 'other' | 'etcher' | 'bmaptool' | 'ddcmp' | 'raw';
  * `--compare DIR`: another built checkout of zflash (its bin/zflash.js and dist/) runs as one
  * more contender, so two versions of the engine are compared in the same rounds.
  */
+/** `--gzip`: one more block, the random image compressed with `gzip -1` (etcher-sdk reads it too). */
+const GZIP = process.argv.includes('--gzip');
 const COMPARE = (() => {
   const i = process.argv.indexOf('--compare');
   return i >= 0 ? (process.argv[i + 1] ?? null) : null;
@@ -137,7 +139,13 @@ interface Line {
   failures?: string[];
 }
 
-async function etcher(script: string, image: string, device: string, size: number): Promise<Run> {
+/** `size`: the bytes it must report written, or null for a compressed image (it counts those otherwise). */
+async function etcher(
+  script: string,
+  image: string,
+  device: string,
+  size: number | null,
+): Promise<Run> {
   const t0 = performance.now();
   const at = new Map<string, number>();
   let result: Line | null = null;
@@ -161,7 +169,7 @@ async function etcher(script: string, image: string, device: string, size: numbe
   );
   const memory = (sampler as { stop: () => Memory } | null)?.stop();
   const r = result as Line | null;
-  if (!r || r.bytesWritten !== size || r.failures?.length) {
+  if (!r || (size !== null && r.bytesWritten !== size) || r.failures?.length) {
     throw new Error(`bench: etcher-sdk did not report a clean write: ${JSON.stringify(r)}`);
   }
   const t = (p: string) => {
@@ -250,6 +258,8 @@ const LABEL = 60;
 interface Block {
   readonly title: string;
   readonly directIo: boolean;
+  /** A compressed image: shown, but the issue's targets are about raw images. */
+  readonly compressed: boolean;
   readonly runs: Map<Name, Run[]>;
 }
 
@@ -267,6 +277,17 @@ const ROWS: readonly [Name, string][] = [
   ['ddcmp', 'dd write oflag=direct + dd read iflag=direct | cmp'],
   ['raw', 'raw I/O limit: dd write + dd read iflag=direct > /dev/null'],
 ];
+
+const mibOf = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+
+/** Peak memory of zflash (and etcher-sdk) in one block. */
+function peakLine(b: Block): string {
+  const mem = (b.runs.get('zflash') ?? []).map(
+    (r) => r.memory ?? { root: 0, child: 0, treeNow: 0 },
+  );
+  const etcherPeak = Math.max(0, ...(b.runs.get('etcher') ?? []).map((r) => r.memory?.root ?? 0));
+  return `  peak VmHWM: zflash CLI ${mibOf(Math.max(...mem.map((m) => m.root)))}, helper ${mibOf(Math.max(...mem.map((m) => m.child)))}, sum ${mibOf(Math.max(...mem.map((m) => m.root + m.child)))}; etcher-sdk ${mibOf(etcherPeak)}`;
+}
 
 function report(b: Block, size: number): string[] {
   const ours = totals(b, 'zflash');
@@ -295,7 +316,7 @@ function report(b: Block, size: number): string[] {
       'N'.padStart(4),
       'zflash ÷ row'.padStart(14),
     ].join(''),
-    ...ROWS.map(([n, label]) =>
+    ...ROWS.filter(([n]) => b.runs.has(n)).map(([n, label]) =>
       line(label, totals(b, n), n === 'zflash' ? '' : ratio(ours.median, totals(b, n).median)),
     ),
     'zflash by phase (median of each, from JSON progress events as they arrive)',
@@ -327,12 +348,13 @@ function report(b: Block, size: number): string[] {
     ...(COMPARE
       ? [
           phase(
-            `the build in ${COMPARE}: start-up, writing, verifying`,
+            `the build in ${COMPARE}: start-up`,
             part(b, 'other', 'startup'),
-            `; ${sec(part(b, 'other', 'writing'))} ${rate(size, part(b, 'other', 'writing'))}; ${sec(part(b, 'other', 'verifying'))} ${rate(size, part(b, 'other', 'verifying'))}; streaming ${ratio(median((b.runs.get('other') ?? []).map(streaming)), raw.median)} of the raw limit`,
+            `then writing ${rate(size, part(b, 'other', 'writing'))}, verifying ${rate(size, part(b, 'other', 'verifying'))}; streaming ${ratio(median((b.runs.get('other') ?? []).map(streaming)), raw.median)} of the raw limit`,
           ),
         ]
       : []),
+    peakLine(b),
     'etcher-sdk by phase (median of each, from its state changes)',
     phase('start-up: Node, imports, open, until flashing', part(b, 'etcher', 'startup')),
     phase('flashing', part(b, 'etcher', 'flashing'), rate(size, part(b, 'etcher', 'flashing'))),
@@ -414,11 +436,22 @@ async function main(): Promise<void> {
 
     // 3. Blocks: loop direct I/O on (reads and writes reach the disk, as on a stick) with
     // each image, then off (the loop goes through the page cache: the CPU side of each tool).
-    const plan = [
-      { name: 'random filler', image: images.random, directIo: true },
-      { name: 'zero filler', image: images.zero, directIo: true },
-      { name: 'random filler', image: images.random, directIo: false },
+    const plan: { name: string; image: string; raw: string; directIo: boolean }[] = [
+      { name: 'random filler', image: images.random, raw: images.random, directIo: true },
+      { name: 'zero filler', image: images.zero, raw: images.zero, directIo: true },
+      { name: 'random filler', image: images.random, raw: images.random, directIo: false },
     ];
+    if (GZIP) {
+      // Both engines decompress gzip; dd+cmp cannot, the raw limit stays the raw image's.
+      run('gzip', ['-1', '-k', images.random]);
+      run('bmaptool', ['-q', 'create', '-o', `${images.random}.gz.bmap`, images.random]);
+      plan.push({
+        name: 'random filler, gzip -1',
+        image: `${images.random}.gz`,
+        raw: images.random,
+        directIo: true,
+      });
+    }
     const blocks: Block[] = [];
     const t1 = performance.now();
     for (const p of plan) {
@@ -426,7 +459,12 @@ async function main(): Promise<void> {
       const title = `${p.name}, loop direct I/O ${dio ? 'on' : 'off'}${
         p.directIo && !dio ? ' (the backing file system refused direct I/O)' : ''
       }`;
-      const block: Block = { title, directIo: dio, runs: new Map() };
+      const block: Block = {
+        title,
+        directIo: dio,
+        compressed: p.image !== p.raw,
+        runs: new Map(),
+      };
       const contenders: [Name, () => Promise<Run>][] = [
         ['zflash', () => zflash(zflashArgs(p.image), size, espOffset, device)],
         ...(COMPARE
@@ -443,10 +481,12 @@ async function main(): Promise<void> {
               ] as [Name, () => Promise<Run>],
             ]
           : []),
-        ['etcher', () => etcher(etcherScript, p.image, device, size)],
+        ['etcher', () => etcher(etcherScript, p.image, device, p.image === p.raw ? size : null)],
         ['bmaptool', () => bmaptool(p.image, device)],
-        ['ddcmp', () => ddCmp(p.image, device, size)],
-        ['raw', () => rawLimit(p.image, device, size)],
+        ...(p.image === p.raw
+          ? [['ddcmp', () => ddCmp(p.image, device, size)] as [Name, () => Promise<Run>]]
+          : []),
+        ['raw', () => rawLimit(p.raw, device, size)],
       ];
       for (let i = 0; i < WARMUP + ROUNDS; i++) {
         // Rotate who goes first, so drift (and whoever last filled a cache) is shared.
@@ -460,15 +500,18 @@ async function main(): Promise<void> {
     }
     const benchMs = performance.now() - t1;
 
-    // 4. Report. Targets are judged on the direct-I/O blocks (the device really is hit).
-    const physical = blocks.filter((b) => b.directIo);
+    // 4. Report. Targets are judged on the raw images' direct-I/O blocks (the device really is
+    // hit; issue #8 measured a raw image); the other blocks are shown beside them.
+    const physical = blocks.filter((b) => b.directIo && !b.compressed);
     const judged = physical.length ? physical : blocks;
-    const worst = (f: (b: Block) => number) => Math.max(...judged.map(f));
-    const vsEtcher = worst((b) => totals(b, 'zflash').median / totals(b, 'etcher').median);
-    const vsRaw = worst(
-      (b) => median((b.runs.get('zflash') ?? []).map(streaming)) / totals(b, 'raw').median,
-    );
-    const startup = worst((b) => part(b, 'zflash', 'startup'));
+    const worstOf = (bs: Block[], f: (b: Block) => number) => Math.max(...bs.map(f));
+    const etcherRatio = (b: Block) => totals(b, 'zflash').median / totals(b, 'etcher').median;
+    const rawRatio = (b: Block) =>
+      median((b.runs.get('zflash') ?? []).map(streaming)) / totals(b, 'raw').median;
+    const vsEtcher = worstOf(judged, etcherRatio);
+    const vsRaw = worstOf(judged, rawRatio);
+    const startup = worstOf(judged, (b) => part(b, 'zflash', 'startup'));
+    const others = blocks.filter((b) => !judged.includes(b));
     const all = blocks.flatMap((b) => b.runs.get('zflash') ?? []);
     const mem = all.map((r) => r.memory ?? { root: 0, child: 0, treeNow: 0 });
     const peakCli = Math.max(...mem.map((m) => m.root));
@@ -478,7 +521,6 @@ async function main(): Promise<void> {
     const etcherPeak = Math.max(
       ...blocks.flatMap((b) => (b.runs.get('etcher') ?? []).map((r) => r.memory?.root ?? 0)),
     );
-    const mibOf = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
     const mb = (kib: number) => (kib * 1024) / 1e6;
     const met = (ok: boolean) => (ok ? 'MET' : 'NOT MET');
     const uname = spawnSync('uname', ['-r']).stdout.toString().trim();
@@ -496,6 +538,11 @@ async function main(): Promise<void> {
       `target: whole command <= ${TARGET_VS_ETCHER.toFixed(2)}× etcher-sdk: ${met(vsEtcher <= TARGET_VS_ETCHER)} (worst block ${ratio(vsEtcher, 1)})`,
       `target: streaming <= ${TARGET_VS_RAW.toFixed(2)}× the raw I/O limit: ${met(vsRaw <= TARGET_VS_RAW)} (worst block ${ratio(vsRaw, 1)})`,
       `target: start-up <= ${sec(TARGET_STARTUP_MS)}: ${met(startup <= TARGET_STARTUP_MS)} (worst block median ${sec(startup)})`,
+      `  (judged on: ${judged.map((b) => b.title).join('; ')})`,
+      ...others.map(
+        (b) =>
+          `  not judged, ${b.title}: ${ratio(etcherRatio(b), 1)} etcher-sdk, streaming ${ratio(rawRatio(b), 1)} the raw limit`,
+      ),
       `target: peak memory CLI + helper < ${TARGET_PEAK_MB} MB: ${met(mb(peakSum) < TARGET_PEAK_MB)} (${mb(peakSum).toFixed(0)} MB)`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);
