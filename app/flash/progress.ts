@@ -1,6 +1,9 @@
 /** Progress events for the UI and the CLI: at most a few per second, with speed and ETA. */
 
-export type FlashPhase = 'preparing' | 'writing' | 'verifying' | 'finishing';
+import type { FlashPhaseName } from './events.js';
+
+/** The phases are listed once, in app/flash/events.ts (FLASH_PHASES). */
+export type FlashPhase = FlashPhaseName;
 
 export interface FlashProgress {
   readonly phase: FlashPhase;
@@ -27,7 +30,8 @@ export class ProgressThrottle {
   start(phase: FlashPhase, total: number | null): void {
     this.phase = phase;
     this.started = this.now();
-    this.last = 0;
+    // The start event counts: the next one comes an interval later, not straight after it.
+    this.last = this.started;
     this.emit?.({ phase, bytes: 0, total, speed: 0, eta: null });
   }
 

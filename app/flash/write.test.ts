@@ -1,15 +1,36 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
+import { run, tempDir } from '../../test/fixtures.js';
+import type { ZflashError } from '../errors.js';
 import { probeImage } from '../image/image-source.js';
 import { openFileDestination, type Destination } from './destination.js';
 import { ProgressThrottle, type FlashProgress } from './progress.js';
-import { applyPatch, BLOCK_BYTES, writeImage } from './write.js';
-import { tempDir } from '../../test/fixtures.js';
+import { applyPatch, BLOCK_BYTES, HEAD_BYTES, writeImage, type IoTuning } from './write.js';
 
 const tmp = tempDir();
 afterAll(() => tmp.cleanup());
 const MiB = 1024 * 1024;
+let n = 0;
+const fresh = (name: string) => `${tmp.path}/${name}-${n++}`;
+
+/** The image with the patch applied: what the target must hold afterwards. */
+function expected(image: Buffer, patch: { offset: number; data: Buffer }[]): Buffer {
+  const out = Buffer.from(image);
+  applyPatch(out, 0, out.length, patch);
+  return out;
+}
+
+async function rejection(p: Promise<unknown>): Promise<ZflashError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as ZflashError;
+  }
+  throw new Error('expected a rejection');
+}
+
+const isZeros = (b: Buffer) => b.every((x) => x === 0);
 
 describe('applyPatch', () => {
   it('copies exactly the parts of each extent that fall in the block', () => {
@@ -25,8 +46,8 @@ describe('applyPatch', () => {
 });
 
 describe('ProgressThrottle', () => {
-  it('emits at most one update per interval, with speed and ETA', () => {
-    let t = 0;
+  it('emits one event per interval, no more and no fewer, with speed and ETA', () => {
+    let t = 1000;
     const seen: FlashProgress[] = [];
     const p = new ProgressThrottle(
       (e) => seen.push(e),
@@ -34,84 +55,300 @@ describe('ProgressThrottle', () => {
       () => t,
     );
     p.start('writing', 1000);
-    for (t = 1; t <= 1000; t += 10) p.update(t, 1000);
-    // start + one per 250 ms over a 1 s run
-    expect(seen.length).toBeLessThanOrEqual(6);
-    const last = seen.at(-1) as FlashProgress;
-    expect(last.phase).toBe('writing');
-    expect(last.speed).toBeGreaterThan(0);
-    expect(last.eta).not.toBeNull();
+    // An update every 10 ms for one second, one byte per ms.
+    for (let ms = 10; ms <= 1000; ms += 10) {
+      t = 1000 + ms;
+      p.update(ms, 1000);
+    }
+    // The start, then exactly one event per 250 ms: at 250, 500, 750 and 1000 ms.
+    expect(seen.map((e) => e.bytes)).toEqual([0, 250, 500, 750, 1000]);
+    expect(seen[2]).toEqual({ phase: 'writing', bytes: 500, total: 1000, speed: 1000, eta: 0.5 });
+    expect(seen.at(-1)).toMatchObject({ speed: 1000, eta: 0 });
+  });
+
+  it('forces an event when asked, and a new phase restarts the clock and the speed', () => {
+    let t = 0;
+    const seen: FlashProgress[] = [];
+    const p = new ProgressThrottle(
+      (e) => seen.push(e),
+      250,
+      () => t,
+    );
+    p.start('writing', 100);
+    t = 10;
+    p.update(10, 100);
+    p.update(100, 100, true);
+    t = 2000;
+    p.start('verifying', 100);
+    t = 2100;
+    p.update(50, 100);
+    t = 2250;
+    p.update(75, 100);
+    expect(seen.map((e) => [e.phase, e.bytes])).toEqual([
+      ['writing', 0],
+      ['writing', 100],
+      ['verifying', 0],
+      ['verifying', 75],
+    ]);
+    expect(seen.at(-1)).toMatchObject({ speed: 300, eta: 0.1 });
   });
 });
 
 describe('writeImage on a file target', () => {
-  it('writes the patched stream, the first MiB last, and verifies it', async () => {
-    const src = `${tmp.path}/src.img`;
-    const image = randomBytes(9 * MiB + 512);
+  const tunings: IoTuning[] = [
+    { blockBytes: MiB, depth: 1 },
+    { blockBytes: 2 * MiB, depth: 3 },
+    { blockBytes: 4 * MiB, depth: 4 },
+  ];
+  const sizes = [9 * MiB + 512, 8 * MiB, MiB, 700 * 1024 + 3];
+
+  it.each(tunings)(
+    'writes the patched stream, the first MiB last, and verifies it (%o)',
+    async (io) => {
+      for (const size of sizes) {
+        const src = fresh('src.img');
+        const image = randomBytes(size);
+        writeFileSync(src, image);
+        const patch = [
+          { offset: Math.min(5 * MiB + 7, size - 8), data: Buffer.from('zeta') },
+          { offset: 10, data: Buffer.from('head') },
+          // across a block boundary
+          { offset: MiB - 2, data: Buffer.from('edge') },
+        ].filter((e) => e.offset + e.data.length <= size);
+        const writes: number[] = [];
+        const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+        const dest: Destination = {
+          ...file,
+          write: (b, l, o) => (writes.push(o), file.write(b, l, o)),
+        };
+        const r = await writeImage({ image: await probeImage(src), patch, destination: dest, io });
+        await file.close();
+        expect({ size, r }).toMatchObject({ size, r: { bytesWritten: size, verified: true } });
+        expect(readFileSync(file.path).equals(expected(image, patch))).toBe(true);
+        // The first MiB is the last write, and nothing before it touched the first MiB.
+        expect(writes.at(-1)).toBe(0);
+        expect(Math.min(...writes.slice(0, -1), Infinity)).toBeGreaterThanOrEqual(HEAD_BYTES);
+      }
+    },
+  );
+
+  it('writes a compressed image through the same loop, identical to the raw one', async () => {
+    const src = fresh('src.img');
+    const image = randomBytes(6 * MiB + 1024);
     writeFileSync(src, image);
-    const patch = [
-      { offset: 5 * MiB + 7, data: Buffer.from('zeta') },
-      { offset: 10, data: Buffer.from('head') },
-    ];
-    const order: number[] = [];
-    const file = await openFileDestination(`${tmp.path}/out.img`, { overwrite: false });
-    const dest: Destination = { ...file, write: (b, l, o) => (order.push(o), file.write(b, l, o)) };
-    const r = await writeImage({ image: await probeImage(src), patch, destination: dest });
+    run('zstd', ['-q', '-1', src, '-o', `${src}.zst`]);
+    const patch = [{ offset: 3 * MiB - 1, data: Buffer.from('across') }];
+    const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+    const r = await writeImage({
+      image: await probeImage(`${src}.zst`),
+      patch,
+      destination: file,
+      io: { blockBytes: MiB, depth: 3 },
+    });
     await file.close();
     expect(r).toMatchObject({ bytesWritten: image.length, verified: true });
-    const expected = Buffer.from(image);
-    applyPatch(expected, 0, expected.length, patch);
-    expect(readFileSync(`${tmp.path}/out.img`).equals(expected)).toBe(true);
-    expect(order.at(-1)).toBe(0);
-    expect(Math.min(...order.slice(0, -1))).toBeGreaterThanOrEqual(MiB);
+    expect(readFileSync(file.path).equals(expected(image, patch))).toBe(true);
   });
 
-  // A stick that returns wrong data cannot be made from a loop device, so this one test
+  // A stick that returns wrong data cannot be made from a file, so this one test
   // wraps a real file target and flips one byte on the way back.
-  it('names the exact offset of a verification mismatch', async () => {
-    const src = `${tmp.path}/src2.img`;
-    writeFileSync(src, randomBytes(3 * BLOCK_BYTES));
-    const file = await openFileDestination(`${tmp.path}/out2.img`, { overwrite: false });
-    const bad = BLOCK_BYTES + 12345;
+  it('names the exact offset of a verification mismatch, and wipes the first MiB again', async () => {
+    const src = fresh('src.img');
+    writeFileSync(src, randomBytes(5 * BLOCK_BYTES));
+    const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+    const bad = 3 * BLOCK_BYTES + 12345;
     const dest: Destination = {
       ...file,
       async read(buf, length, offset) {
-        const n = await file.read(buf, length, offset);
-        if (offset <= bad && bad < offset + n) buf[bad - offset] = (buf[bad - offset] ?? 0) ^ 0xff;
-        return n;
+        const got = await file.read(buf, length, offset);
+        if (offset <= bad && bad < offset + got)
+          buf[bad - offset] = (buf[bad - offset] ?? 0) ^ 0xff;
+        return got;
       },
     };
-    await expect(
+    const err = await rejection(
       writeImage({ image: await probeImage(src), patch: [], destination: dest }),
-    ).rejects.toMatchObject({
+    );
+    await file.close();
+    expect(err).toMatchObject({
       code: 'ZFLASH_VERIFY_MISMATCH',
       kind: 'io',
-      details: { offset: bad },
+      details: { offset: bad, state: 'wiped-again' },
     });
-    await file.close();
+    expect(isZeros(readFileSync(file.path).subarray(0, HEAD_BYTES))).toBe(true);
   });
 
-  it('stops promptly when cancelled and reports cancelled, not failed', async () => {
-    const src = `${tmp.path}/src3.img`;
-    writeFileSync(src, randomBytes(6 * BLOCK_BYTES));
-    const file = await openFileDestination(`${tmp.path}/out3.img`, { overwrite: false });
-    const ac = new AbortController();
+  it('reports the lowest failing offset when several writes in flight fail', async () => {
+    const src = fresh('src.img');
+    writeFileSync(src, randomBytes(12 * MiB));
+    const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+    const failAt = 6 * MiB;
     const dest: Destination = {
       ...file,
-      write: (b, l, o) => (o > BLOCK_BYTES && ac.abort(), file.write(b, l, o)),
+      async write(buf, length, offset) {
+        if (offset >= failAt) {
+          // The later ones fail first: the report must still name the lowest.
+          await new Promise((r) => setTimeout(r, (20 * MiB - offset) / MiB));
+          throw Object.assign(new Error('EIO'), { code: 'EIO' });
+        }
+        return file.write(buf, length, offset);
+      },
     };
-    await expect(
-      writeImage({ image: await probeImage(src), patch: [], destination: dest, signal: ac.signal }),
-    ).rejects.toMatchObject({
-      code: 'ZFLASH_CANCELLED',
-      exitCode: 130,
-    });
+    const err = await rejection(
+      writeImage({
+        image: await probeImage(src),
+        patch: [],
+        destination: dest,
+        io: { blockBytes: MiB, depth: 4 },
+      }),
+    );
     await file.close();
-    // The first MiB (partition tables) was never written.
-    expect(
-      readFileSync(`${tmp.path}/out3.img`)
-        .subarray(0, MiB)
-        .every((b) => b === 0),
-    ).toBe(true);
+    expect(err).toMatchObject({
+      code: 'ZFLASH_WRITE_FAILED',
+      details: { offset: failAt, errno: 'EIO', state: 'no-partition-table' },
+    });
+  });
+
+  it('refuses an image larger than the drive before writing anything', async () => {
+    const src = fresh('src.img');
+    writeFileSync(src, randomBytes(3 * MiB));
+    const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+    const writes: number[] = [];
+    const dest: Destination = {
+      ...file,
+      kind: 'drive',
+      capacity: 2 * MiB,
+      write: (b, l, o) => (writes.push(o), file.write(b, l, o)),
+    };
+    const err = await rejection(
+      writeImage({ image: await probeImage(src), patch: [], destination: dest }),
+    );
+    await file.close();
+    expect(err).toMatchObject({ code: 'ZFLASH_DRIVE_TOO_SMALL', details: { state: 'untouched' } });
+    expect(writes).toEqual([]);
+  });
+});
+
+/**
+ * A file target that logs every operation, whether it was still running when writeImage
+ * settled, and aborts the flash when the k-th operation starts.
+ */
+function recording(file: Destination, abortAt: number, ac: AbortController) {
+  const log: { op: string; offset: number; zeros: boolean; afterAbort: boolean }[] = [];
+  let inFlight = 0;
+  const track = async <T>(op: string, offset: number, zeros: boolean, go: () => Promise<T>) => {
+    log.push({ op, offset, zeros, afterAbort: ac.signal.aborted });
+    if (log.length === abortAt) ac.abort();
+    inFlight++;
+    try {
+      // Let the other operations run meanwhile, as a slow device would.
+      await new Promise((r) => setImmediate(r));
+      return await go();
+    } finally {
+      inFlight--;
+    }
+  };
+  const dest: Destination = {
+    ...file,
+    write: (b, l, o) => track('write', o, isZeros(b.subarray(0, l)), () => file.write(b, l, o)),
+    read: (b, l, o) => track('read', o, false, () => file.read(b, l, o)),
+    sync: () => track('sync', -1, false, () => file.sync()),
+  };
+  return { dest, log, inFlight: () => inFlight };
+}
+
+describe('cancelling at every step', () => {
+  it.each([
+    { compressed: false, io: { blockBytes: MiB, depth: 3 } },
+    { compressed: true, io: { blockBytes: 2 * MiB, depth: 2 } },
+  ])(
+    'an abort at any operation (%o) ends with the cancelled error, no I/O left running, no finished-looking target',
+    async ({ compressed, io }) => {
+      const src = fresh('src.img');
+      const image = randomBytes(7 * MiB + 4096);
+      writeFileSync(src, image);
+      if (compressed) run('zstd', ['-q', '-1', src, '-o', `${src}.zst`]);
+      const info = await probeImage(compressed ? `${src}.zst` : src);
+      // How many operations a whole flash takes.
+      const dry = recording(
+        await openFileDestination(fresh('count.img'), { overwrite: false }),
+        Infinity,
+        new AbortController(),
+      );
+      await writeImage({ image: info, patch: [], destination: dry.dest, io });
+      const ops = dry.log.length;
+      expect(ops).toBeGreaterThan(5);
+
+      for (let k = 1; k <= ops; k++) {
+        const ac = new AbortController();
+        const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+        const rec = recording(file, k, ac);
+        const err = await rejection(
+          writeImage({ image: info, patch: [], destination: rec.dest, signal: ac.signal, io }),
+        );
+        const inFlightAtRejection = rec.inFlight();
+        const opsAtRejection = rec.log.length;
+        await new Promise((r) => setTimeout(r, 20));
+        await file.close();
+        const headWritten = rec.log.some((e) => e.op === 'write' && e.offset === 0 && !e.zeros);
+        const first = readFileSync(file.path).subarray(0, HEAD_BYTES);
+        expect({ k, code: err.code, exitCode: err.exitCode }).toEqual({
+          k,
+          code: 'ZFLASH_CANCELLED',
+          exitCode: 130,
+        });
+        expect({ k, inFlightAtRejection, later: rec.log.length - opsAtRejection }).toEqual({
+          k,
+          inFlightAtRejection: 0,
+          later: 0,
+        });
+        // After the abort, nothing but wiping the first MiB again (and reading it back).
+        const after = rec.log.filter((e) => e.afterAbort);
+        expect({
+          k,
+          after: after.every((e) => e.offset <= 0 && (e.op !== 'write' || e.zeros)),
+        }).toEqual({ k, after: true });
+        expect({ k, state: err.details?.state }).toEqual({
+          k,
+          state: headWritten ? 'wiped-again' : 'no-partition-table',
+        });
+        expect({ k, zeros: isZeros(first) }).toEqual({ k, zeros: true });
+      }
+    },
+  );
+
+  it('an abort from the progress callback at each phase says what it left', async () => {
+    const src = fresh('src.img');
+    writeFileSync(src, randomBytes(6 * MiB));
+    const info = await probeImage(src);
+    const cases = [
+      { phase: null, state: 'untouched' },
+      { phase: 'writing', state: 'no-partition-table' },
+      { phase: 'finishing', state: 'no-partition-table' },
+      { phase: 'verifying', state: 'wiped-again' },
+    ] as const;
+    for (const c of cases) {
+      const ac = new AbortController();
+      if (c.phase === null) ac.abort();
+      const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+      const err = await rejection(
+        writeImage({
+          image: info,
+          patch: [],
+          destination: file,
+          signal: ac.signal,
+          onProgress: (p) => {
+            if (p.phase === c.phase) ac.abort();
+          },
+        }),
+      );
+      await file.close();
+      expect({ phase: c.phase, code: err.code, state: err.details?.state }).toEqual({
+        phase: c.phase,
+        code: 'ZFLASH_CANCELLED',
+        state: c.state,
+      });
+      expect(isZeros(readFileSync(file.path).subarray(0, HEAD_BYTES))).toBe(true);
+    }
   });
 });

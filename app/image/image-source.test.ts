@@ -252,15 +252,21 @@ describe('openImageStream', () => {
         signal: controller.signal,
         highWaterMark: 64 * 1024,
       });
-      const t0 = Date.now();
+      let chunks = 0;
       const result = (async () => {
         for await (const _chunk of stream as AsyncIterable<Buffer>) {
+          chunks++;
           controller.abort();
           await new Promise((r) => setTimeout(r, 50));
         }
       })();
       await expectZflash(result, 'ZFLASH_CANCELLED', 'cancelled');
-      expect(Date.now() - t0).toBeLessThan(2000);
+      // Not one chunk more after the abort (how long it takes is measured in bench/image.ts).
+      expect({ key, chunks, destroyed: stream.destroyed }).toEqual({
+        key,
+        chunks: 1,
+        destroyed: true,
+      });
     }
     const aborted = AbortSignal.abort();
     await expectZflash(
@@ -348,12 +354,13 @@ describe('stopping early', () => {
       const errors: unknown[] = [];
       stream.on('error', (e) => errors.push(e));
       await new Promise<void>((resolve) => stream.once('data', () => resolve()));
-      const t0 = Date.now();
+      let dataAfter = 0;
+      stream.on('data', () => dataAfter++);
       stream.destroy();
       await new Promise((resolve) => stream.once('close', resolve));
       await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(Date.now() - t0).toBeLessThan(1000);
-      expect(errors).toEqual([]);
+      // Closed, nothing more delivered, no error (how long it takes: bench/image.ts).
+      expect({ dataAfter, errors }).toEqual({ dataAfter: 0, errors: [] });
     },
   );
 });
