@@ -9,6 +9,13 @@
  * - every permission request is denied; navigation, new windows and <webview> are refused;
  * - IPC: one handle per channel of the contract, each checking the sender frame first.
  */
+import {
+  DEFAULT_MANIFEST_URL,
+  RELEASE_PUBLIC_KEYS,
+  defaultCacheDir,
+  trustedKeys,
+} from '../app/catalog/index.js';
+import { rosterPathFromEnv } from '../app/roster/paths.js';
 import { arch, homedir, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -125,7 +132,22 @@ async function start(): Promise<void> {
     runtime: `electron ${process.versions.electron ?? '?'}, node ${process.versions.node}`,
     transport: 'electron',
     os: { platform: process.platform, release: release(), arch: arch() },
-    paths: { userData: app.getPath('userData'), home: homedir(), nixosFolder },
+    paths: {
+      userData: app.getPath('userData'),
+      home: homedir(),
+      nixosFolder,
+      // The same roster and download cache as the zflash command: one cluster, one cache.
+      roster: rosterPathFromEnv({
+        platform: process.platform,
+        env: process.env,
+        homedir: homedir(),
+      }),
+      cache: defaultCacheDir({ platform: process.platform, env: process.env, homedir: homedir() }),
+    },
+    catalog: {
+      manifestUrl: process.env['ZFLASH_MANIFEST_URL'] || DEFAULT_MANIFEST_URL,
+      keys: trustedKeys(RELEASE_PUBLIC_KEYS),
+    },
     allowLoop: process.platform === 'linux' && process.env['ZFLASH_ALLOW_LOOP'] === '1',
     dialogs,
     clipboard: { writeText: (text) => clipboard.writeText(text) },
@@ -138,6 +160,8 @@ async function start(): Promise<void> {
 
   const watching = new AbortController();
   void service.watchDrives(watching.signal);
+  // Nodes coming online (mDNS): a network that forbids multicast only means none are seen.
+  void service.watchRoster(watching.signal).catch(() => undefined);
   app.on('will-quit', () => watching.abort());
   // A quit in the middle of a flash cancels it (the helper leaves no table on a cancelled
   // stick, so it cannot pass for a finished one) and waits for the helper to stop.

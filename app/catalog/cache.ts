@@ -4,7 +4,7 @@
  * deleted, so pointing the cache at a folder that holds other things cannot lose them.
  */
 import { lstat, mkdir, readdir, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, posix, win32 } from 'node:path';
 import { targetError } from '../errors.js';
 import { ARCHITECTURES, type Architecture } from './release-manifest.js';
 
@@ -20,6 +20,27 @@ export interface CachedImage {
   readonly size: number;
   /** A download that has not finished (and was not verified). */
   readonly partial: boolean;
+}
+
+/**
+ * The user's cache folder for downloaded installers: XDG_CACHE_HOME (absolute only) or
+ * ~/.cache on Linux, ~/Library/Caches on macOS, %LOCALAPPDATA% on Windows. Pure: the front
+ * end passes its environment and home folder; the CLI and the app share the same folder.
+ */
+export function defaultCacheDir(opts: {
+  readonly platform: NodeJS.Platform;
+  readonly env: NodeJS.ProcessEnv;
+  readonly homedir: string;
+}): string {
+  const { platform, env, homedir } = opts;
+  if (platform === 'win32') {
+    const base = env['LOCALAPPDATA'] || win32.join(homedir, 'AppData', 'Local');
+    return win32.join(base, 'zeta-flash', 'cache');
+  }
+  if (platform === 'darwin') return posix.join(homedir, 'Library', 'Caches', 'zeta-flash');
+  const xdg = env['XDG_CACHE_HOME'];
+  // XDG: a relative XDG_CACHE_HOME is invalid and must be ignored.
+  return posix.join(xdg && xdg.startsWith('/') ? xdg : posix.join(homedir, '.cache'), 'zeta-flash');
 }
 
 export function cacheError(dir: string, err: unknown, action: string) {

@@ -1,6 +1,12 @@
 /** The Zeta installer catalogue: signed release manifest, verified download, cache. */
 export { fetchReleaseManifest, pickImage, signatureUrl, type CatalogOptions } from './catalog.js';
-export { listCachedImages, pruneCache, ensureCacheDir, type CachedImage } from './cache.js';
+export {
+  defaultCacheDir,
+  listCachedImages,
+  pruneCache,
+  ensureCacheDir,
+  type CachedImage,
+} from './cache.js';
 export {
   downloadImage,
   type DownloadOptions,

@@ -5,10 +5,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import {
   DEFAULT_ARCHITECTURE,
+  defaultCacheDir as engineCacheDir,
   DEFAULT_MANIFEST_URL,
   RELEASE_PUBLIC_KEYS,
   downloadImage,
@@ -48,15 +49,9 @@ versions in the cache are deleted. Nothing needs administrator rights.
                        sign their own manifests`;
 
 /** The per-user cache folder the OS expects, `zeta-flash` inside it. */
+/** The CLI's cache folder: the engine's default for this user (shared with the app). */
 export function defaultCacheDir(env: NodeJS.ProcessEnv, platform = process.platform): string {
-  if (platform === 'win32') {
-    const base = env['LOCALAPPDATA'] || join(homedir(), 'AppData', 'Local');
-    return join(base, 'zeta-flash', 'cache');
-  }
-  if (platform === 'darwin') return join(homedir(), 'Library', 'Caches', 'zeta-flash');
-  const xdg = env['XDG_CACHE_HOME'];
-  // XDG: a relative XDG_CACHE_HOME is invalid and must be ignored.
-  return join(xdg && xdg.startsWith('/') ? xdg : join(homedir(), '.cache'), 'zeta-flash');
+  return engineCacheDir({ platform, env, homedir: homedir() });
 }
 
 const options = {

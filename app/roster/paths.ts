@@ -7,6 +7,17 @@ import { posix, win32 } from 'node:path';
 
 export const ROSTER_FILE = 'roster.json';
 
+/**
+ * The roster a front end uses from its environment: `ZFLASH_ROSTER=off` turns it off (null),
+ * `ZFLASH_ROSTER=PATH` names it, otherwise the platform default. The CLI and the desktop app
+ * call this, so both see the same cluster.
+ */
+export function rosterPathFromEnv(ctx: RosterPathContext): string | null {
+  const named = ctx.env['ZFLASH_ROSTER'];
+  if (named === 'off') return null;
+  return named ? named : defaultRosterPath(ctx);
+}
+
 export interface RosterPathContext {
   readonly platform: NodeJS.Platform;
   readonly env: Readonly<Record<string, string | undefined>>;

@@ -19,6 +19,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { arch, homedir, release } from 'node:os';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { APP } from '../../app/version.js';
@@ -61,6 +62,12 @@ export interface WebShellOptions {
   readonly deps?: Partial<HandlerDeps>;
   /** Poll drives and push drives:event (default true). */
   readonly watchDrives?: boolean;
+  /** The roster file (default `<userData>/roster.json`); null turns the roster off. */
+  readonly roster?: string | null;
+  /** Where downloaded installers go (default `<userData>/cache`). */
+  readonly cache?: string;
+  /** The installer catalogue (a test's local server and key); absent: no download offered. */
+  readonly catalog?: HandlerDeps['catalog'];
 }
 
 export interface WebShell {
@@ -137,7 +144,14 @@ export async function startWebShell(opts: WebShellOptions): Promise<WebShell> {
     runtime: `node ${process.versions.node} (web shell)`,
     transport: 'web',
     os: { platform: process.platform, release: release(), arch: arch() },
-    paths: { userData: opts.userData, home: opts.home ?? homedir(), nixosFolder: opts.nixosFolder },
+    paths: {
+      userData: opts.userData,
+      home: opts.home ?? homedir(),
+      nixosFolder: opts.nixosFolder,
+      roster: opts.roster === undefined ? join(opts.userData, 'roster.json') : opts.roster,
+      cache: opts.cache ?? join(opts.userData, 'cache'),
+    },
+    ...(opts.catalog ? { catalog: opts.catalog } : {}),
     allowLoop: opts.allowLoop ?? false,
     dialogs: {
       pickImage: ask('image'),

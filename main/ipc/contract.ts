@@ -19,6 +19,8 @@ import type { ImageInfo } from '../../app/flash/image-info.js';
 import { flashSessionSnapshotSchema } from '../../app/flash/sessions.js';
 import { ROLES } from '../../app/node/types.js';
 import { settingsSchema } from '../../app/settings/settings.js';
+import { ARCHITECTURES } from '../../app/catalog/release-manifest.js';
+import { rosterNodeSchema } from '../../app/roster/schema.js';
 import {
   assessedDriveSchema,
   driveEventSchema,
@@ -88,8 +90,8 @@ export const nodeFormSchema = z
       .nullable(),
     password: z.string().max(1024).nullable(),
     /**
-     * "This machine may already hold data — erase its disk anyway" (issue 13). Accepted and
-     * carried to the identity once the manifest's erase policy lands (another branch).
+     * "This machine may already hold data — erase its disk anyway" (issue 13): the stick's
+     * erase policy becomes `any`; otherwise the installer erases only a blank disk.
      */
     eraseAny: z.boolean(),
   })
@@ -171,6 +173,41 @@ export const diagnosticsViewSchema = z.object({
   qrSvg: z.string(),
 }) satisfies z.ZodType<Omit<DiagnosticsView, 'snapshot'>>;
 
+export const ROSTER_EXPORT_FORMATS = ['ssh-config', 'json', 'csv', 'colmena'] as const;
+
+/** The cluster as the Cluster screen shows it (app/roster). */
+export const rosterViewSchema = z.object({
+  /** The roster file (shared with the zflash command); null when the roster is turned off. */
+  path: z.string().nullable(),
+  nodes: z.array(rosterNodeSchema),
+  notices: z.array(noticeSchema),
+});
+
+export const catalogSchema = z.object({
+  manifestUrl: z.string(),
+  version: z.string(),
+  date: z.string(),
+  images: z.array(
+    z.object({
+      arch: z.enum(ARCHITECTURES),
+      version: z.string(),
+      date: z.string(),
+      size: z.number(),
+      sha256: z.string(),
+      fileName: z.string(),
+      /** The verified file, when it is already in the cache. */
+      cachedPath: z.string().nullable(),
+    }),
+  ),
+});
+
+export const downloadProgressSchema = z.object({
+  phase: z.enum(['download', 'verify']),
+  bytes: z.number(),
+  total: z.number(),
+  resumedFrom: z.number(),
+});
+
 export const settingsResultSchema = z.object({
   settings: settingsSchema,
   /** A damaged settings file, keys that were dropped: told once, never fatal. */
@@ -224,6 +261,8 @@ export const channels = {
         node: nodeFormSchema,
         /** The SHA-256 the operator pasted; null: the .sha256 beside the image, if any. */
         sha256: z.string().max(128).nullable(),
+        /** Re-flash a node the roster has, on purpose (its name is otherwise refused). */
+        reflash: z.boolean().optional(),
       })
       .strict(),
     response: z.object({
@@ -259,6 +298,20 @@ export const channels = {
     request: none,
     response: z.object({ path: z.string(), opened: z.boolean() }),
   },
+  'roster:list': { request: none, response: rosterViewSchema },
+  /** Asks where to save the export (a native dialog); null when the operator cancelled. */
+  'roster:export': {
+    request: z.object({ format: z.enum(ROSTER_EXPORT_FORMATS) }).strict(),
+    response: z.object({ path: z.string().nullable() }),
+  },
+  /** The signed release manifest: which Zeta installers can be downloaded, and which are cached. */
+  'catalog:list': { request: none, response: catalogSchema },
+  /** Downloads (or finds in the cache) the installer for `arch`; progress on catalog:progress. */
+  'catalog:download': {
+    request: z.object({ arch: z.enum(ARCHITECTURES) }).strict(),
+    response: z.object({ path: z.string(), cached: z.boolean(), resumedFrom: z.number() }),
+  },
+  'catalog:cancel': { request: none, response: z.object({ cancelled: z.boolean() }) },
 } as const satisfies Record<ChannelName, { request: z.ZodType; response: z.ZodType }>;
 
 export type Channel = keyof typeof channels;
@@ -275,6 +328,9 @@ export const events = {
   'flash:session': flashSessionSnapshotSchema,
   /** The menu's "Diagnostics" item: the window opens its diagnostics screen. */
   'app:show-diagnostics': z.object({}).strict(),
+  /** The roster changed: a flash was recorded, or a node was seen coming online. */
+  'roster:changed': rosterViewSchema,
+  'catalog:progress': downloadProgressSchema,
 } as const satisfies Record<EventName, z.ZodType>;
 export type EventChannel = keyof typeof events;
 export type EventOf<E extends EventChannel> = z.infer<(typeof events)[E]>;

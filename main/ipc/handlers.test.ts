@@ -5,10 +5,13 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startCatalogServer } from '../../test/catalog-server.js';
 import {
   attachSparseLoop,
   buildNixosIso,
+  buildZetaIso,
   requireLoop,
   tempDir,
   type Loop,
@@ -59,7 +62,13 @@ function service(over: Partial<HandlerDeps> = {}) {
     runtime: 'node test',
     transport: 'web',
     os: { platform: 'linux', release: 'test', arch: 'x64' },
-    paths: { userData, home: join(tmp.path, 'home'), nixosFolder: join(tmp.path, 'nixos') },
+    paths: {
+      userData,
+      home: join(tmp.path, 'home'),
+      nixosFolder: join(tmp.path, 'nixos'),
+      roster: join(userData, 'roster.json'),
+      cache: join(userData, 'cache'),
+    },
     allowLoop: true,
     dialogs: {
       pickImage: async (w) => (asked.push(w), iso),
@@ -372,5 +381,150 @@ describe('settings', () => {
     const { call } = service({ openFolder: async (p) => (opened.push(p), true) });
     expect(await call('nixos:open')).toEqual({ path: join(tmp.path, 'nixos'), opened: true });
     expect(opened).toEqual([join(tmp.path, 'nixos')]);
+  });
+});
+
+describe('the roster in the app', () => {
+  it('suggests names past the roster, refuses a taken one for a new node, records the flash', async () => {
+    const { run, finishAll } = scriptedRun();
+    const { call, fail, s, events } = service({ run });
+    expect(await call('node:suggest-name', { pattern: 'node-{nn}' })).toBe('node-01');
+    const plan = await call<{ planId: string }>('flash:prepare', {
+      image: iso,
+      device: loop.device,
+      node: form(),
+      sha256: null,
+    });
+    await call('flash:start', { planId: plan.planId, device: loop.device });
+    finishAll();
+    await s.sessions.settled(loop.device);
+    // Recording happens just after the done snapshot: wait for its announcement.
+    await vi.waitFor(() => expect(events.some((e) => e.event === 'roster:changed')).toBe(true));
+    const view = await call<{ nodes: { hostname: string; status: string; keys: unknown[] }[] }>(
+      'roster:list',
+    );
+    expect(view.nodes.map((n) => [n.hostname, n.status])).toEqual([['node-01', 'flashed']]);
+    expect(await call('node:suggest-name', { pattern: 'node-{nn}' })).toBe('node-02');
+    await call('flash:dismiss', { device: loop.device });
+    // The same name for a new node is refused, before any plan exists; a re-flash is allowed.
+    const taken = await fail('flash:prepare', {
+      image: iso,
+      device: loop.device,
+      node: form(),
+      sha256: null,
+    });
+    expect(taken).toMatchObject({ code: 'ZFLASH_NAME_TAKEN', details: { suggestion: 'node-02' } });
+    const again = await call<{ planId: string }>('flash:prepare', {
+      image: iso,
+      device: loop.device,
+      node: form(),
+      sha256: null,
+      reflash: true,
+    });
+    expect(again.planId).toBeTruthy();
+  });
+
+  it('exports the roster through main’s own save dialog, in each format', async () => {
+    const saved: string[] = [];
+    const { call, userData } = service({
+      dialogs: {
+        pickImage: async () => iso,
+        pickKey: async () => pub,
+        saveDiagnostics: async () => null,
+        saveExport: async (_w, name) => {
+          saved.push(name);
+          return join(userData, name);
+        },
+      },
+    });
+    writeFileSync(
+      join(userData, 'roster.json'),
+      JSON.stringify({
+        version: 1,
+        nodes: [
+          {
+            hostname: 'node-07',
+            status: 'flashed',
+            roles: ['worker'],
+            keys: [{ type: 'ssh-ed25519', fingerprint: `SHA256:${'A'.repeat(43)}`, comment: 'op' }],
+            image: { name: 'zeta.iso', sha256: null },
+            medium: { kind: 'file', path: '/tmp/x.img', size: 1 },
+            flashedAt: '2026-01-01T00:00:00.000Z',
+            appVersion: '0.1.0',
+            online: null,
+            history: [],
+          },
+        ],
+      }),
+    );
+    const r = await call<{ path: string }>('roster:export', { format: 'ssh-config' });
+    expect(readFileSync(r.path, 'utf8')).toContain('Host node-07\n');
+    await call('roster:export', { format: 'colmena' });
+    expect(saved).toEqual(['zeta-cluster.ssh-config', 'hive.nix']);
+  });
+});
+
+describe('the erase choice travels on the stick', () => {
+  it('eraseAny makes the identity’s erase policy "any"; the default stays blank-only', () => {
+    const asForm = (over = {}) => form(over) as Parameters<typeof identityFromForm>[0];
+    expect(identityFromForm(asForm()).identity.erase).toEqual({ policy: 'blank-only', disk: null });
+    expect(identityFromForm(asForm({ eraseAny: true })).identity.erase).toEqual({
+      policy: 'any',
+      disk: null,
+    });
+  });
+});
+
+describe('the installer catalogue', () => {
+  it('lists the signed manifest, downloads the image with progress, and says it is cached', async () => {
+    const server = await startCatalogServer();
+    try {
+      const zeta = readFileSync(buildZetaIso(join(tmp.path, 'cat-zeta.iso')));
+      const release = generateKeyPairSync('ed25519');
+      const manifest = Buffer.from(
+        JSON.stringify({
+          zetaReleaseManifest: 1,
+          version: '0.2.0',
+          date: '2026-05-01T12:00:00Z',
+          images: {
+            'x86_64-linux': {
+              url: 'zeta.iso',
+              size: zeta.length,
+              sha256: createHash('sha256').update(zeta).digest('hex'),
+            },
+          },
+        }),
+      );
+      server.set('/r/manifest.json', { body: manifest });
+      server.set('/r/manifest.json.sig', {
+        body: Buffer.from(sign(null, manifest, release.privateKey).toString('base64')),
+      });
+      server.set('/r/zeta.iso', { body: zeta });
+      const { call, events } = service({
+        catalog: { manifestUrl: `${server.base}/r/manifest.json`, keys: [release.publicKey] },
+      });
+      const before = await call<{ images: { arch: string; cachedPath: string | null }[] }>(
+        'catalog:list',
+      );
+      expect(before.images).toMatchObject([{ arch: 'x86_64-linux', cachedPath: null }]);
+      const got = await call<{ path: string; cached: boolean }>('catalog:download', {
+        arch: 'x86_64-linux',
+      });
+      expect(got.cached).toBe(false);
+      expect(readFileSync(got.path).equals(zeta)).toBe(true);
+      expect(events.some((e) => e.event === 'catalog:progress')).toBe(true);
+      const after = await call<{ images: { cachedPath: string | null }[] }>('catalog:list');
+      expect(after.images[0]?.cachedPath).toBe(got.path);
+      // The downloaded image is a Zeta installer the image step accepts.
+      const info = await call<{ installer: { kind: string } }>('image:inspect', { path: got.path });
+      expect(info.installer.kind).toBe('zeta');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('without a catalogue configured it says so with a code', async () => {
+    const { fail } = service();
+    expect((await fail('catalog:list')).code).toBe('ZFLASH_CATALOG_UNREACHABLE');
   });
 });

@@ -9,7 +9,7 @@
  * inspections and drive scan, and each flash's node identity — kept for diagnostics, which
  * show it only as fingerprints, SSID and "password set".
  */
-import { randomUUID } from 'node:crypto';
+import { randomUUID, type KeyObject } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import {
   buildDiagnostics,
@@ -25,7 +25,14 @@ import {
   type AssessedDrive,
   type ScanOptions,
 } from '../../app/drives/index.js';
-import { inputError } from '../../app/errors.js';
+import {
+  fetchReleaseManifest,
+  downloadImage,
+  listCachedImages,
+  pickImage,
+  type FetchLike,
+} from '../../app/catalog/index.js';
+import { inputError, ioError, targetError, toZflashError } from '../../app/errors.js';
 import { getImageInfo, type ImageInfo } from '../../app/flash/image-info.js';
 import {
   prepareFlash,
@@ -34,13 +41,35 @@ import {
   type PrepareFlashOptions,
   type RunFlashOptions,
 } from '../../app/flash/plan.js';
-import { FlashSessions, type RunJob } from '../../app/flash/sessions.js';
+import { FlashSessions, type FlashSessionSnapshot, type RunJob } from '../../app/flash/sessions.js';
+import {
+  browseNodes,
+  checkNewName,
+  flashRecordFor,
+  markOnline,
+  openRoster,
+  recordFlash,
+  sortedNodes,
+  toColmenaHive,
+  toCsv,
+  toJson,
+  toSshConfig,
+  writeFileAtomic,
+  type MdnsSocket,
+} from '../../app/roster/index.js';
 import { buildNodeIdentity } from '../../app/node/identity.js';
 import { listLocalPublicKeys } from '../../app/node/local-keys.js';
 import { parseAuthorizedKeys, readSshKeyFile } from '../../app/node/ssh-keys.js';
 import type { NodeIdentity, Notice, SshPublicKey } from '../../app/node/types.js';
 import { loadSettings, suggestHostname, updateSettings } from '../../app/settings/index.js';
-import type { EventChannel, EventOf, KeySummary, NodeForm, RequestOf } from './contract.js';
+import type { ROSTER_EXPORT_FORMATS } from './contract.js';
+import {
+  type EventChannel,
+  type EventOf,
+  type KeySummary,
+  type NodeForm,
+  type RequestOf,
+} from './contract.js';
 import type { CallContext, Handlers } from './handle.js';
 
 export interface Dialogs {
@@ -49,6 +78,15 @@ export interface Dialogs {
   pickKey(window: unknown): Promise<string | null>;
   /** A native "save" dialog; null when cancelled. */
   saveDiagnostics(window: unknown, defaultName: string): Promise<string | null>;
+  /** A native "save" dialog for a roster export; the diagnostics one when absent. */
+  saveExport?(window: unknown, defaultName: string): Promise<string | null>;
+}
+
+/** Where the signed release manifest comes from and which keys sign it (app/catalog). */
+export interface CatalogDeps {
+  readonly manifestUrl: string;
+  readonly keys: readonly KeyObject[];
+  readonly fetch?: FetchLike;
 }
 
 export interface HandlerDeps {
@@ -64,7 +102,16 @@ export interface HandlerDeps {
     readonly home: string;
     /** The bundled NixOS flake (resources/nixos when packaged, ./nixos in development). */
     readonly nixosFolder: string;
+    /**
+     * The cluster roster, shared with the zflash command (app/roster defaultRosterPath);
+     * null: flashes are neither checked against nor recorded in a roster.
+     */
+    readonly roster: string | null;
+    /** Where downloaded installers are kept (app/catalog defaultCacheDir). */
+    readonly cache: string;
   };
+  /** The installer catalogue; absent: the image step offers no download. */
+  readonly catalog?: CatalogDeps;
   /** Offer loop devices as drives (ZFLASH_ALLOW_LOOP=1, read by the front end). */
   readonly allowLoop: boolean;
   readonly dialogs: Dialogs;
@@ -98,6 +145,11 @@ export interface MainService {
   watchDrives(signal: AbortSignal): Promise<void>;
   /** Builds a diagnostics snapshot (the menu item, a crash report). */
   snapshot(request: RequestOf<'diagnostics:snapshot'>): Promise<DiagnosticsSnapshot>;
+  /**
+   * Browses mDNS for the roster's nodes that are not online yet until `signal` aborts,
+   * marking each online as it is seen and pushing `roster:changed` to every window.
+   */
+  watchRoster(signal: AbortSignal, socket?: () => MdnsSocket): Promise<void>;
   /** Cancels every flash and waits for them to end (the app quits). */
   dispose(): Promise<void>;
 }
@@ -106,6 +158,7 @@ interface PreparedPlan {
   readonly plan: FlashPlan;
   readonly identity: NodeIdentity;
   readonly device: string;
+  readonly reflash: boolean;
 }
 
 const MAX_PLANS = 16;
@@ -145,6 +198,7 @@ export function identityFromForm(form: NodeForm): { identity: NodeIdentity; noti
     roles: form.roles,
     wifi: form.wifi ? { ssid: form.wifi.ssid, passphrase: form.wifi.psk } : null,
     password: form.password,
+    erase: { policy: form.eraseAny ? 'any' : 'blank-only', disk: null },
   });
   return { identity: built.identity, notices: [...parsed.notices, ...built.notices] };
 }
@@ -165,7 +219,52 @@ export function createMainService(deps: HandlerDeps): MainService {
   const imageInfos = new Map<string, ImageInfo>();
   const plans = new Map<string, PreparedPlan>();
   const identities = new Map<string, NodeIdentity>();
+  const reflashes = new Map<string, boolean>();
+  const imagesOf = new Map<string, string>();
   const flashedNames = new Set<string>();
+  const rosterPath = deps.paths.roster;
+  let download: AbortController | null = null;
+  /** The roster's nodes not seen online since their latest flash (what mDNS looks for). */
+  let wanted: string[] = [];
+  const refreshWanted = async () => {
+    if (!rosterPath) return;
+    const { roster } = await openRoster(rosterPath).catch(() => ({ roster: { nodes: [] } }));
+    wanted = roster.nodes.filter((n) => n.status !== 'online').map((n) => n.hostname);
+  };
+
+  const rosterView = async () => {
+    if (!rosterPath) return { path: null, nodes: [], notices: [] };
+    const { roster, notices } = await openRoster(rosterPath);
+    return { path: rosterPath, nodes: sortedNodes(roster), notices: [...notices] };
+  };
+  const announceRoster = async () => {
+    deps.broadcast('roster:changed', await rosterView());
+  };
+  /** A finished flash is recorded: which stick became which node. */
+  const record = async (snap: FlashSessionSnapshot) => {
+    const identity = identities.get(snap.device);
+    if (!rosterPath || !identity || snap.session.status !== 'done') return;
+    const drive = drives.find((d) => d.drive.device === snap.device)?.drive;
+    const image = snap.session.result.imageSha256;
+    await recordFlash(
+      rosterPath,
+      flashRecordFor(identity, {
+        image: { path: imagesOf.get(snap.device) ?? 'image', sha256: image },
+        medium: {
+          kind: 'drive',
+          device: snap.device,
+          model: drive?.description || null,
+          serial: null,
+          size: drive?.size ?? null,
+        },
+        flashedAt: now(),
+        appVersion: deps.app.version,
+      }),
+      { reflash: reflashes.get(snap.device) ?? false },
+    );
+    await refreshWanted();
+    await announceRoster();
+  };
   let currentImage: string | null = null;
   let drives: readonly AssessedDrive[] = [];
 
@@ -174,7 +273,27 @@ export function createMainService(deps: HandlerDeps): MainService {
     throttleMs: deps.throttleMs ?? 250,
     now,
     onSnapshot: (s) => {
-      if (s.session.status === 'done') flashedNames.add(s.hostname);
+      if (s.session.status === 'done' && !flashedNames.has(s.hostname)) {
+        flashedNames.add(s.hostname);
+        // The stick is finished either way; a roster that cannot be written is told in the log.
+        record(s).catch(async (err: unknown) => {
+          const view = await rosterView().catch(() => ({
+            path: rosterPath,
+            nodes: [],
+            notices: [],
+          }));
+          deps.broadcast('roster:changed', {
+            ...view,
+            notices: [
+              ...view.notices,
+              {
+                code: 'ZFLASH_ROSTER_NOT_UPDATED',
+                message: `${s.hostname} was flashed, but the roster was not updated: ${toZflashError(err).message}`,
+              },
+            ],
+          });
+        });
+      }
       deps.broadcast('flash:session', s);
     },
   });
@@ -267,14 +386,21 @@ export function createMainService(deps: HandlerDeps): MainService {
 
     'node:suggest-name': async ({ pattern }) => {
       const chosen = pattern ?? (await loadSettings(settingsFolder)).settings.namePattern;
+      const running = sessions.list().map((s) => s.hostname);
+      const roster = rosterPath ? (await openRoster(rosterPath)).roster.nodes : [];
       const taken = deps.takenNames
         ? await deps.takenNames()
-        : [...flashedNames, ...sessions.list().map((s) => s.hostname)];
+        : [...flashedNames, ...running, ...roster.map((n) => n.hostname)];
       return suggestHostname(chosen, taken);
     },
 
-    'flash:prepare': async ({ image, device, node, sha256 }) => {
+    'flash:prepare': async ({ image, device, node, sha256, reflash }) => {
       const { identity, notices } = identityFromForm(node);
+      // A name the roster has is refused for a new node; a re-flash must name a known one.
+      if (rosterPath)
+        checkNewName((await openRoster(rosterPath)).roster, identity.hostname, {
+          reflash: reflash ?? false,
+        });
       const plan = await prepareFlash({
         image,
         target: { kind: 'drive', device },
@@ -287,7 +413,12 @@ export function createMainService(deps: HandlerDeps): MainService {
       const { drive, verdict } = plan.confirm;
       if (!drive || !verdict) throw new Error('a drive plan came back without its drive');
       const planId = randomUUID();
-      remember(plans, planId, { plan, identity, device: drive.device }, MAX_PLANS);
+      remember(
+        plans,
+        planId,
+        { plan, identity, device: drive.device, reflash: reflash ?? false },
+        MAX_PLANS,
+      );
       return {
         planId,
         drive: { drive, verdict },
@@ -321,6 +452,8 @@ export function createMainService(deps: HandlerDeps): MainService {
       });
       plans.delete(planId);
       identities.set(started.device, prepared.identity);
+      reflashes.set(started.device, prepared.reflash);
+      imagesOf.set(started.device, prepared.plan.confirm.image.path);
       return started;
     },
 
@@ -371,6 +504,93 @@ export function createMainService(deps: HandlerDeps): MainService {
       path: deps.paths.nixosFolder,
       opened: await deps.openFolder(deps.paths.nixosFolder).catch(() => false),
     }),
+
+    'roster:list': async () => rosterView(),
+
+    'roster:export': async ({ format }, ctx) => {
+      if (!rosterPath)
+        throw inputError(
+          'ZFLASH_USAGE',
+          'The roster is turned off, so there is nothing to export.',
+          'Turn the roster on in the settings, flash a node, then export.',
+        );
+      const { roster } = await openRoster(rosterPath);
+      const files: Record<(typeof ROSTER_EXPORT_FORMATS)[number], [string, () => string]> = {
+        'ssh-config': ['zeta-cluster.ssh-config', () => toSshConfig(roster)],
+        json: ['zeta-cluster.json', () => toJson(roster)],
+        csv: ['zeta-cluster.csv', () => toCsv(roster)],
+        colmena: ['hive.nix', () => toColmenaHive(roster, { nixosPath: deps.paths.nixosFolder })],
+      };
+      const [name, render] = files[format];
+      const ask = deps.dialogs.saveExport ?? deps.dialogs.saveDiagnostics;
+      // The path comes from main's own save dialog, never from the page.
+      const path = await ask(ctx.window, name);
+      if (!path) return { path: null };
+      await writeFileAtomic(path, render());
+      return { path };
+    },
+
+    'catalog:list': async () => {
+      const catalog = requireCatalog(deps.catalog);
+      const manifest = await fetchReleaseManifest({
+        manifestUrl: catalog.manifestUrl,
+        keys: catalog.keys,
+        ...(catalog.fetch ? { fetch: catalog.fetch } : {}),
+      });
+      const cached = await listCachedImages(deps.paths.cache).catch(() => []);
+      return {
+        manifestUrl: manifest.manifestUrl,
+        version: manifest.version,
+        date: manifest.date,
+        images: manifest.images.map((i) => ({
+          arch: i.arch,
+          version: i.version,
+          date: i.date,
+          size: i.size,
+          sha256: i.sha256,
+          fileName: i.fileName,
+          cachedPath:
+            cached.find((c) => c.fileName === i.fileName && !c.partial && c.size === i.size)
+              ?.path ?? null,
+        })),
+      };
+    },
+
+    'catalog:download': async ({ arch }) => {
+      const catalog = requireCatalog(deps.catalog);
+      if (download)
+        throw targetError(
+          'ZFLASH_TARGET_BUSY',
+          'A download of the Zeta installer is already running.',
+          'Wait for it to finish, or cancel it first.',
+        );
+      const controller = new AbortController();
+      download = controller;
+      try {
+        const opts = {
+          manifestUrl: catalog.manifestUrl,
+          keys: catalog.keys,
+          signal: controller.signal,
+          ...(catalog.fetch ? { fetch: catalog.fetch } : {}),
+        };
+        const image = pickImage(await fetchReleaseManifest(opts), arch);
+        const result = await downloadImage(image, {
+          cacheDir: deps.paths.cache,
+          signal: controller.signal,
+          onProgress: (p) => deps.broadcast('catalog:progress', { ...p }),
+          ...(catalog.fetch ? { fetch: catalog.fetch } : {}),
+        });
+        return { path: result.path, cached: result.cached, resumedFrom: result.resumedFrom };
+      } finally {
+        download = null;
+      }
+    },
+
+    'catalog:cancel': async () => {
+      const running = download;
+      running?.abort();
+      return { cancelled: running !== null };
+    },
   };
 
   return {
@@ -386,6 +606,36 @@ export function createMainService(deps: HandlerDeps): MainService {
         scan,
         onEvent: (e) => deps.broadcast('drives:event', e),
       }),
-    dispose: () => sessions.dispose(),
+    watchRoster: async (signal, socket) => {
+      if (!rosterPath) return;
+      await refreshWanted();
+      await browseNodes({
+        signal,
+        ...(socket ? { socket } : {}),
+        wanted: () => {
+          // Read each round from the last view: nodes flashed meanwhile are looked for too.
+          return wanted;
+        },
+        onSighting: async ({ hostname, addresses }) => {
+          if (!wanted.includes(hostname)) return;
+          await markOnline(rosterPath, hostname, { addresses, now });
+          await refreshWanted();
+          await announceRoster();
+        },
+      });
+    },
+    dispose: async () => {
+      download?.abort();
+      await sessions.dispose();
+    },
   };
+}
+
+function requireCatalog(catalog: CatalogDeps | undefined): CatalogDeps {
+  if (catalog) return catalog;
+  throw ioError(
+    'ZFLASH_CATALOG_UNREACHABLE',
+    'This build of Zeta Flash has no installer catalogue configured.',
+    'Choose an installer image file instead, or build one with nix build ./nixos#installer-iso.',
+  );
 }

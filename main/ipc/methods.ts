@@ -27,6 +27,11 @@ export const METHODS = {
   getSettings: 'settings:get',
   setSettings: 'settings:set',
   openNixosFolder: 'nixos:open',
+  listRoster: 'roster:list',
+  exportRoster: 'roster:export',
+  listInstallers: 'catalog:list',
+  downloadInstaller: 'catalog:download',
+  cancelDownload: 'catalog:cancel',
 } as const;
 
 export type MethodName = keyof typeof METHODS;
@@ -38,6 +43,8 @@ export const EVENT_METHODS = {
   onDriveEvent: 'drives:event',
   onFlashSession: 'flash:session',
   onShowDiagnostics: 'app:show-diagnostics',
+  onRosterChanged: 'roster:changed',
+  onDownloadProgress: 'catalog:progress',
 } as const;
 
 export type EventMethodName = keyof typeof EVENT_METHODS;
