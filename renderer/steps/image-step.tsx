@@ -1,0 +1,157 @@
+import type { ImageInfo } from '../lib/api.js';
+import { formatSize } from '../lib/format.js';
+import { ErrorBox, Mark, Notices, StepFrame } from '../components/common.js';
+import { useActions, useApp } from '../store/context.js';
+import { selectImageReady, selectImageVerdict } from '../store/selectors.js';
+
+const COMPRESSION: Record<ImageInfo['compression'], string> = {
+  none: 'uncompressed',
+  gzip: 'gzip-compressed',
+  bzip2: 'bzip2-compressed',
+  xz: 'xz-compressed',
+  zip: 'in a zip archive',
+  zstd: 'zstd-compressed',
+};
+
+function InstallerLine({ info }: { readonly info: ImageInfo }) {
+  const { kind, version, volumeLabel } = info.installer;
+  switch (kind) {
+    case 'zeta':
+      return (
+        <li data-testid="installer" data-kind="zeta">
+          <Mark tone="ok" />
+          <span>
+            <strong>Zeta installer{version ? ` v${version}` : ''}</strong>: it reads the node
+            settings this app writes and installs the node by itself.
+          </span>
+        </li>
+      );
+    case 'nixos':
+      return (
+        <li data-testid="installer" data-kind="nixos">
+          <Mark tone="bad" />
+          <span>
+            <strong>NixOS installer without Zeta</strong>
+            {version ? ` (NixOS ${version})` : volumeLabel ? ` (${volumeLabel})` : ''}: a node would
+            boot a plain live system and ignore its name and keys. Zeta Flash will not use it.
+          </span>
+        </li>
+      );
+    case 'other':
+      return (
+        <li data-testid="installer" data-kind="other">
+          <Mark tone="warn" />
+          <span>
+            <strong>Other image</strong>
+            {volumeLabel ? ` (labelled “${volumeLabel}”)` : ''}: not a NixOS or Zeta installer. Zeta
+            Flash can write it, but nothing on it will read the node settings.
+          </span>
+        </li>
+      );
+  }
+}
+
+function Findings({ info }: { readonly info: ImageInfo }) {
+  const esp = info.esp;
+  return (
+    <div className="card" data-testid="image-findings">
+      <p className="card-title">
+        <span className="filename">{info.name}</span>
+        <span className="muted">
+          {' '}
+          · {formatSize(info.size ?? info.fileSize)}
+          {info.sizeIsExact ? '' : ' (about)'} · {COMPRESSION[info.compression]}
+        </span>
+      </p>
+      <ul className="facts">
+        <InstallerLine info={info} />
+        <li data-testid="esp" data-fits={esp.payloadFits}>
+          <Mark tone={esp.payloadFits ? 'ok' : 'bad'} />
+          <span>
+            {esp.payloadFits ? (
+              <>
+                Boot partition ({esp.fatType}): {formatSize(esp.freeBytes)} free, room for the node
+                files.
+              </>
+            ) : (
+              <>
+                Boot partition ({esp.fatType}): only {formatSize(esp.freeBytes)} free, no room for
+                the node files.
+                {esp.payloadProblem ? ` ${esp.payloadProblem}` : ''}
+              </>
+            )}
+          </span>
+        </li>
+        <li data-testid="checksum" data-found={info.sha256 !== null}>
+          <Mark tone={info.sha256 ? 'ok' : 'warn'} />
+          <span>
+            {info.sha256 ? (
+              <>
+                Checksum file found (SHA-256 <code>{info.sha256.slice(0, 12)}…</code>): the image is
+                checked against it while it is written.
+              </>
+            ) : (
+              <>
+                No checksum file beside the image (<code>{info.name}.sha256</code>): it cannot be
+                checked against what its publisher released.
+              </>
+            )}
+          </span>
+        </li>
+      </ul>
+    </div>
+  );
+}
+
+export function ImageStep() {
+  const image = useApp((s) => s.image);
+  const verdict = useApp(selectImageVerdict);
+  const ready = useApp(selectImageReady);
+  const { pickImage, goTo } = useActions();
+  return (
+    <StepFrame
+      testId="step-image"
+      title="Choose the installer image"
+      intro="The Zeta installer that every node boots from. Drop the file on this window or choose it."
+      primary={{ label: 'Next: name the node', onClick: () => goTo('node'), disabled: !ready }}
+    >
+      <div className="dropzone" data-testid="image-drop">
+        <p>Drop an .iso or .img here (compressed is fine: .xz, .zst, .gz, .zip)</p>
+        <button
+          type="button"
+          className={`button ${image.info ? '' : 'primary-outline'}`}
+          onClick={() => void pickImage()}
+          disabled={image.busy}
+        >
+          {image.info ? 'Choose another image…' : 'Choose image…'}
+        </button>
+      </div>
+      {image.busy ? (
+        <p role="status" className="busy">
+          Looking inside {image.path ?? 'the image'}…
+        </p>
+      ) : null}
+      {image.dropMessage ? (
+        <p className="box note" role="status">
+          {image.dropMessage}
+        </p>
+      ) : null}
+      {image.error ? <ErrorBox error={image.error} here="image" /> : null}
+      {image.info && !image.busy ? <Findings info={image.info} /> : null}
+      {verdict === 'blocked' ? (
+        <div className="box error" role="alert" data-testid="image-blocked">
+          <p className="box-title">This image cannot make a Zeta node.</p>
+          <p>
+            Use the Zeta installer image instead. It is the NixOS installer with the Zeta first-boot
+            scripts that read the node’s name and keys from the stick.
+          </p>
+          <p>
+            Get it with <code>zflash image get</code> in a terminal, or build it from this app’s
+            NixOS folder with <code>nix build ./nixos#installer-iso</code>.
+          </p>
+        </div>
+      ) : null}
+      {image.info ? <Notices notices={image.info.notices} /> : null}
+    </StepFrame>
+  );
+}
