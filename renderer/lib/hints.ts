@@ -19,7 +19,13 @@ const ENGINE = null;
 const REPORT =
   'This is a bug in Zeta Flash. Photograph this screen (or save the diagnostics) and send it to us.';
 
-const ADVICE: Record<ErrorCode, Advice | typeof ENGINE> = {
+/** A refusal because the drive is gone reads differently from one of a drive that is there. */
+const refusedDrive = (e: ErrorJson): Advice =>
+  /DRIVE_NOT_FOUND|DRIVE_NOT_LISTED|DRIVE_CHANGED/.test(JSON.stringify(e.details ?? {}))
+    ? a('The stick is gone. Plug it in again and pick it; nothing was written.', 'drive')
+    : a('Pick another stick: Zeta Flash will not erase this one.', 'drive');
+
+const ADVICE: Record<ErrorCode, Advice | ((e: ErrorJson) => Advice) | typeof ENGINE> = {
   // input
   ZFLASH_USAGE: a(REPORT),
   ZFLASH_CONFIRMATION_REQUIRED: a(
@@ -146,7 +152,7 @@ const ADVICE: Record<ErrorCode, Advice | typeof ENGINE> = {
   ZFLASH_TARGET_TRUNCATED: a('Use another stick: this one ends early.', 'drive'),
   ZFLASH_TARGET_UNREADABLE: a('Unplug the stick, plug it in again, and pick it again.', 'drive'),
   ZFLASH_TARGET_FULL: ENGINE,
-  ZFLASH_DRIVE_REFUSED: a('Pick another stick: Zeta Flash will not erase this one.', 'drive'),
+  ZFLASH_DRIVE_REFUSED: refusedDrive,
   ZFLASH_DRIVE_CHANGED: a(
     'The stick changed after it was checked. Pick it again; nothing was written.',
     'drive',
@@ -209,7 +215,9 @@ const ADVICE: Record<ErrorCode, Advice | typeof ENGINE> = {
 
 /** The renderer's wording of what to do next; the engine's hint where ours adds nothing. */
 export function adviceFor(error: ErrorJson): Advice {
-  return ADVICE[error.code] ?? { hint: error.hint, fixAt: null };
+  const advice = ADVICE[error.code];
+  if (typeof advice === 'function') return advice(error);
+  return advice ?? { hint: error.hint, fixAt: null };
 }
 
 /** Failures a person fixes in a form stay inline; the others deserve the diagnostics screen. */
