@@ -38,10 +38,16 @@ export async function answerPathDialog(
 
 /** Drops a file with `bytes` named `name` on the window, as a file manager would. */
 export async function dropFile(page: Page, name: string, bytes: Buffer): Promise<void> {
+  // Runs in the page; named by hand because support files are checked without the DOM lib.
+  type PageGlobals = {
+    DataTransfer: new () => { items: { add(file: unknown): void } };
+    File: new (parts: unknown[], name: string) => unknown;
+  };
   const transfer = await page.evaluateHandle(
     ({ name, data }) => {
-      const dt = new DataTransfer();
-      dt.items.add(new File([new Uint8Array(data)], name));
+      const g = globalThis as unknown as PageGlobals;
+      const dt = new g.DataTransfer();
+      dt.items.add(new g.File([new Uint8Array(data)], name));
       return dt;
     },
     { name, data: [...bytes] },

@@ -4,7 +4,7 @@
  * critical violation in either scheme, and 200 % zoom — the same layout width as half the
  * window — without a horizontal scrollbar (WCAG 1.4.10 reflow).
  */
-import AxeBuilder from '@axe-core/playwright';
+import { AxeBuilder } from '@axe-core/playwright';
 import { expect, type Page } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,21 @@ import { fileURLToPath } from 'node:url';
 export const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 
 export const VIEWPORT = { width: 1120, height: 780 } as const;
+
+/**
+ * The page's globals these callbacks use. Support files are type-checked with the Node-side
+ * config (no DOM lib), and the callbacks run in the page, so they name what they touch here.
+ */
+interface PageGlobals {
+  matchMedia(query: string): { matches: boolean };
+  document: { documentElement: { scrollWidth: number; clientWidth: number } };
+  addEventListener(
+    type: string,
+    listener: (e: { isTrusted: boolean }) => void,
+    capture: boolean,
+  ): void;
+  zflashCount: { clicks: number; keys: number };
+}
 
 async function axe(page: Page, label: string): Promise<void> {
   const result = await new AxeBuilder({ page }).analyze();
@@ -31,7 +46,13 @@ export async function lookAt(page: Page, spec: string, name: string): Promise<vo
   for (const scheme of ['light', 'dark'] as const) {
     await page.emulateMedia({ colorScheme: scheme });
     await expect
-      .poll(() => page.evaluate(() => matchMedia('(prefers-color-scheme: dark)').matches))
+      .poll(() =>
+        page.evaluate(
+          () =>
+            (globalThis as unknown as PageGlobals).matchMedia('(prefers-color-scheme: dark)')
+              .matches,
+        ),
+      )
       .toBe(scheme === 'dark');
     await page.screenshot({ path: `${dir}${name}-${scheme}.png`, fullPage: true });
     await axe(page, `${spec}/${name} (${scheme})`);
@@ -40,9 +61,10 @@ export async function lookAt(page: Page, spec: string, name: string): Promise<vo
 
   // 200 %: half the CSS width at twice the pixel density is what a zoomed window lays out.
   await page.setViewportSize({ width: VIEWPORT.width / 2, height: VIEWPORT.height / 2 });
-  const overflow = await page.evaluate(
-    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-  );
+  const overflow = await page.evaluate(() => {
+    const root = (globalThis as unknown as PageGlobals).document.documentElement;
+    return root.scrollWidth - root.clientWidth;
+  });
   await page.screenshot({ path: `${dir}${name}-zoom200.png`, fullPage: true });
   await page.setViewportSize(VIEWPORT);
   expect(overflow, `${spec}/${name} at 200 % scrolls sideways`).toBeLessThanOrEqual(0);
@@ -51,15 +73,13 @@ export async function lookAt(page: Page, spec: string, name: string): Promise<vo
 /** Counts what the operator does from now on: trusted clicks and key presses in the page. */
 export async function startCounting(page: Page): Promise<void> {
   await page.evaluate(() => {
-    const w = window as unknown as { zflashCount: { clicks: number; keys: number } };
+    const w = globalThis as unknown as PageGlobals;
     w.zflashCount = { clicks: 0, keys: 0 };
-    window.addEventListener('click', (e) => e.isTrusted && w.zflashCount.clicks++, true);
-    window.addEventListener('keydown', (e) => e.isTrusted && w.zflashCount.keys++, true);
+    w.addEventListener('click', (e) => void (e.isTrusted && w.zflashCount.clicks++), true);
+    w.addEventListener('keydown', (e) => void (e.isTrusted && w.zflashCount.keys++), true);
   });
 }
 
 export async function counted(page: Page): Promise<{ clicks: number; keys: number }> {
-  return page.evaluate(
-    () => (window as unknown as { zflashCount: { clicks: number; keys: number } }).zflashCount,
-  );
+  return page.evaluate(() => (globalThis as unknown as PageGlobals).zflashCount);
 }

@@ -188,10 +188,24 @@ function imageInfo(path: string): ImageInfo {
       : 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
     sha256Source: /nosum/.test(name) ? null : 'sidecar',
     installer: nixos
-      ? { kind: 'nixos', version: '25.11', volumeLabel: 'nixos-minimal-25.11-x86_64' }
+      ? { kind: 'nixos', volumeLabel: 'nixos-minimal-25.11-x86_64', problem: null }
       : other
-        ? { kind: 'other', version: null, volumeLabel: 'Debian 12' }
-        : { kind: 'zeta', version: '0.2.0', volumeLabel: 'zeta-0.2.0-x86_64' },
+        ? { kind: 'other', volumeLabel: 'Debian 12', problem: null }
+        : {
+            kind: 'zeta',
+            volumeLabel: 'zeta-0.2.0-x86_64',
+            version: '0.2.0',
+            payloadSchemas: [1, 2],
+            nixpkgsRev: 'a'.repeat(40),
+            system: 'x86_64-linux',
+            problem: null,
+          },
+    installerSummary: nixos
+      ? 'NixOS installer without Zeta (nixos-minimal-25.11-x86_64)'
+      : other
+        ? 'other image (ISO "Debian 12"): not a NixOS or Zeta installer'
+        : 'Zeta installer v0.2.0 (reads payload schemas 1, 2; x86_64-linux)',
+    nixosRelease: nixos ? '25.11' : null,
     esp: {
       partition: 2,
       source: 'mbr',

@@ -88,6 +88,10 @@ const ADVICE: Record<ErrorCode, Advice | ((e: ErrorJson) => Advice) | typeof ENG
   ZFLASH_NAME_TAKEN: a('Choose another name: every node needs its own.', 'node'),
   ZFLASH_NODE_UNKNOWN: a('Pick the node from the cluster list again.', 'node'),
   ZFLASH_NAME_PATTERN_INVALID: a('Use a name pattern such as node-{nn}.', 'node'),
+  ZFLASH_ERASE_INVALID: a(
+    'Set the node’s disk option again (erase only an empty disk, or erase it anyway).',
+    'node',
+  ),
   ZFLASH_ARCH_UNKNOWN: a(
     'Choose the installer for this computer type (x86_64 or aarch64).',
     'image',
@@ -152,12 +156,23 @@ const ADVICE: Record<ErrorCode, Advice | ((e: ErrorJson) => Advice) | typeof ENG
   ZFLASH_TARGET_TRUNCATED: a('Use another stick: this one ends early.', 'drive'),
   ZFLASH_TARGET_UNREADABLE: a('Unplug the stick, plug it in again, and pick it again.', 'drive'),
   ZFLASH_TARGET_FULL: ENGINE,
+  ZFLASH_TARGET_FOLDER_MISSING: ENGINE,
+  ZFLASH_TARGET_IS_IMAGE: a('Pick a stick: this is the drive the image itself is on.', 'drive'),
+  ZFLASH_TARGET_LINK: ENGINE,
   ZFLASH_DRIVE_REFUSED: refusedDrive,
   ZFLASH_DRIVE_CHANGED: a(
     'The stick changed after it was checked. Pick it again; nothing was written.',
     'drive',
   ),
   ZFLASH_DRIVE_TOO_SMALL: a('Use a bigger stick: the image does not fit on this one.', 'drive'),
+  ZFLASH_DRIVE_MOUNTED: a(
+    'Something on the stick is open in a place Zeta Flash does not unmount. Eject it in your file manager, then try again.',
+    'drive',
+  ),
+  ZFLASH_DRIVE_BUSY: a(
+    'A program is using files on the stick. Close it (a file window, a copy), then try again.',
+    'drive',
+  ),
   ZFLASH_ELEVATION_UNAVAILABLE: ENGINE,
   ZFLASH_ELEVATION_DENIED: a(
     'Writing a stick needs your administrator password. Try again and accept the prompt.',
@@ -194,6 +209,10 @@ const ADVICE: Record<ErrorCode, Advice | ((e: ErrorJson) => Advice) | typeof ENG
     'Flash the stick again; if it happens again, use another stick.',
     'drive',
   ),
+  ZFLASH_UNMOUNT_FAILED: a(
+    'Eject the stick in your file manager, plug it in again, and retry.',
+    'drive',
+  ),
   ZFLASH_DRIVE_SCAN_FAILED: a('Unplug and replug the stick; the list refreshes by itself.'),
   ZFLASH_HELPER_DIED: a('Flash again. If it happens again, photograph this screen and tell us.'),
   ZFLASH_ROSTER_UNREADABLE: ENGINE,
@@ -211,6 +230,7 @@ const ADVICE: Record<ErrorCode, Advice | ((e: ErrorJson) => Advice) | typeof ENG
   ZFLASH_INTERNAL: a(REPORT),
   ZFLASH_DECODER_MISSING: a('Reinstall Zeta Flash, or decompress the image first.', 'image'),
   ZFLASH_CATALOG_NO_KEY: a(REPORT),
+  ZFLASH_NATIVE_MISSING: a('Reinstall Zeta Flash: a part of it is missing.'),
 };
 
 /** The renderer's wording of what to do next; the engine's hint where ours adds nothing. */

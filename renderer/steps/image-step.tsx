@@ -14,26 +14,35 @@ const COMPRESSION: Record<ImageInfo['compression'], string> = {
 };
 
 function InstallerLine({ info }: { readonly info: ImageInfo }) {
-  const { kind, version, volumeLabel } = info.installer;
-  switch (kind) {
-    case 'zeta':
+  const installer = info.installer;
+  switch (installer.kind) {
+    case 'zeta': {
+      const schemas = installer.payloadSchemas;
       return (
         <li data-testid="installer" data-kind="zeta">
           <Mark tone="ok" />
           <span>
-            <strong>Zeta installer{version ? ` v${version}` : ''}</strong>: it reads the node
-            settings this app writes and installs the node by itself.
+            <strong>Zeta installer v{installer.version}</strong> (reads payload schema
+            {schemas.length === 1 ? '' : 's'} {schemas.join(', ')}; {installer.system}): it reads
+            the node settings this app writes and installs the node by itself.
           </span>
         </li>
       );
+    }
     case 'nixos':
       return (
         <li data-testid="installer" data-kind="nixos">
           <Mark tone="bad" />
           <span>
             <strong>NixOS installer without Zeta</strong>
-            {version ? ` (NixOS ${version})` : volumeLabel ? ` (${volumeLabel})` : ''}: a node would
-            boot a plain live system and ignore its name and keys. Zeta Flash will not use it.
+            {info.nixosRelease
+              ? ` (NixOS ${info.nixosRelease})`
+              : installer.volumeLabel
+                ? ` (${installer.volumeLabel})`
+                : ''}
+            : a node would boot a plain live system and ignore its name and keys. Zeta Flash will
+            not use it.
+            {installer.problem ? ` (${installer.problem})` : ''}
           </span>
         </li>
       );
@@ -43,8 +52,9 @@ function InstallerLine({ info }: { readonly info: ImageInfo }) {
           <Mark tone="warn" />
           <span>
             <strong>Other image</strong>
-            {volumeLabel ? ` (labelled “${volumeLabel}”)` : ''}: not a NixOS or Zeta installer. Zeta
-            Flash can write it, but nothing on it will read the node settings.
+            {installer.volumeLabel ? ` (labelled “${installer.volumeLabel}”)` : ''}: not a NixOS or
+            Zeta installer. Zeta Flash can write it, but nothing on it will read the node settings.
+            {installer.problem ? ` (${installer.problem})` : ''}
           </span>
         </li>
       );
@@ -82,6 +92,15 @@ function Findings({ info }: { readonly info: ImageInfo }) {
             )}
           </span>
         </li>
+        {info.existingHostname ? (
+          <li data-testid="existing-hostname">
+            <Mark tone="warn" />
+            <span>
+              This image already carries node files for <code>{info.existingHostname}</code>: they
+              are replaced by this node’s.
+            </span>
+          </li>
+        ) : null}
         <li data-testid="checksum" data-found={info.sha256 !== null}>
           <Mark tone={info.sha256 ? 'ok' : 'warn'} />
           <span>
