@@ -83,4 +83,10 @@ export default tseslint.config(
       ],
     },
   },
+  // Renderer unit tests run under Vitest in Node, never in the page: they may use Node and pin
+  // the renderer's copies of engine rules to the engine itself.
+  {
+    files: ['renderer/**/*.test.{ts,tsx}'],
+    rules: { '@typescript-eslint/no-restricted-imports': 'off', 'no-restricted-globals': 'off' },
+  },
 );
