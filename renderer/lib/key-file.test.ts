@@ -8,10 +8,10 @@ import { judgeKeyFile, MAX_KEY_FILE_BYTES } from './key-file.js';
 const dir = mkdtempSync(join(tmpdir(), 'zflash-keyfile-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function keygen(name: string, args: string[]): { priv: Buffer; pub: Buffer } {
+function keygen(name: string, args: string[]): { priv: string; pub: string } {
   const path = join(dir, name);
   execFileSync('ssh-keygen', ['-q', ...args, '-N', '', '-C', 'test', '-f', path]);
-  return { priv: readFileSync(path), pub: readFileSync(`${path}.pub`) };
+  return { priv: readFileSync(path, 'utf8'), pub: readFileSync(`${path}.pub`, 'utf8') };
 }
 
 /** A Blob that records which of its bytes were read. */
@@ -54,10 +54,10 @@ describe('a file dropped on the window', () => {
   });
 
   it('a .pub gives its lines; comments and blank lines are dropped', async () => {
-    const text = `# mine\n\n${keys.openssh.pub.toString()}${keys.pem.pub.toString()}`;
+    const text = `# mine\n\n${keys.openssh.pub}${keys.pem.pub}`;
     expect(await judgeKeyFile(new Blob([text]))).toEqual({
       kind: 'public',
-      lines: [keys.openssh.pub.toString().trim(), keys.pem.pub.toString().trim()],
+      lines: [keys.openssh.pub.trim(), keys.pem.pub.trim()],
     });
   });
 
