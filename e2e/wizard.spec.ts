@@ -97,7 +97,7 @@ function judge(loop: Loop) {
 test('node 1: every step, flashed to a loop device and judged on the stick', async () => {
   const stick = loops[0] as Loop;
   await page.goto(shell.url);
-  await expect(page.locator('html')).toHaveAttribute('data-ready', 'true');
+  await expect(page.locator('html')).toHaveAttribute('data-loaded', 'true');
   await expect(page.getByTestId('step-image')).toBeVisible();
   await lookAt(page, SPEC, '1-image-empty');
 

@@ -4,10 +4,10 @@
  */
 import { expect, type Page } from '@playwright/test';
 
-/** Opens the page and waits until the window has loaded what it needs. */
+/** Opens the page and waits until everything the window loads at start is in. */
 export async function open(page: Page, url: string): Promise<void> {
   await page.goto(url);
-  await expect(page.locator('html')).toHaveAttribute('data-ready', 'true');
+  await expect(page.locator('html')).toHaveAttribute('data-loaded', 'true');
 }
 
 /** Image step → node step, with the image the shell's --pick-image answers. */

@@ -22,6 +22,7 @@ import type {
 
 export const initialShell: ShellState = {
   boot: 'loading',
+  loaded: false,
   info: null,
   step: { kind: 'image' },
   screen: { kind: 'wizard' },
@@ -66,11 +67,11 @@ function shellActions(
       api.onFlashSession((s) => get().applySession(s), { signal });
       api.onShowDiagnostics(() => void get().openDiagnostics(null, null), { signal });
 
+      // What the first screen needs before it takes input; the rest loads behind it.
       const [info, settings, flashes] = await Promise.all([
         settle(() => api.appInfo()),
         settle(() => api.getSettings()),
         settle(() => api.flashState()),
-        get().refreshDrives(),
       ]);
       if (signal.aborted) return;
       patchShell({
@@ -89,9 +90,11 @@ function shellActions(
             step: { kind: 'flashing', device: running.device, hostname: running.hostname },
           });
       }
+      patchShell({ boot: 'ready' });
 
       const remembered = settings.ok ? settings.value.settings : null;
       await Promise.all([
+        get().refreshDrives(),
         get().suggestName(),
         (async () => {
           // The keys remembered from the last run come first; ~/.ssh's only key is pre-selected
@@ -111,7 +114,7 @@ function shellActions(
         })(),
       ]);
       if (signal.aborted) return;
-      patchShell({ boot: 'ready' });
+      patchShell({ loaded: true });
     },
 
     goTo(kind) {

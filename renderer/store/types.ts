@@ -22,7 +22,10 @@ import type {
 import type { Screen, Step, StepKind } from './steps.js';
 
 export interface ShellState {
+  /** `ready`: the first screen has its data and takes input (the rest may still load). */
   readonly boot: 'loading' | 'ready';
+  /** Everything the window loads at start is in (drives, keys, the name, the last image). */
+  readonly loaded: boolean;
   readonly info: AppInfo | null;
   readonly step: Step;
   readonly screen: Screen;
