@@ -138,7 +138,7 @@ export function ImageStep() {
         <p>Drop an .iso or .img here (compressed is fine: .xz, .zst, .gz, .zip)</p>
         <button
           type="button"
-          className={`button ${image.info ? '' : 'primary-outline'}`}
+          className={`button ${image.info ? '' : 'primary'}`}
           onClick={() => void pickImage()}
           disabled={image.busy}
         >
