@@ -13,6 +13,13 @@ const COMPRESSION: Record<ImageInfo['compression'], string> = {
   zstd: 'zstd-compressed',
 };
 
+/** Notices the findings already say in their own words (app/flash/image-info.ts codes). */
+const SAID_ABOVE = new Set([
+  'ZFLASH_IMAGE_NOT_ZETA',
+  'ZFLASH_IMAGE_NOT_INSTALLER',
+  'ZFLASH_IMAGE_HAS_PAYLOAD',
+]);
+
 function InstallerLine({ info }: { readonly info: ImageInfo }) {
   const installer = info.installer;
   switch (installer.kind) {
@@ -170,7 +177,9 @@ export function ImageStep() {
           </p>
         </div>
       ) : null}
-      {image.info ? <Notices notices={image.info.notices} /> : null}
+      {image.info ? (
+        <Notices notices={image.info.notices.filter((n) => !SAID_ABOVE.has(n.code))} />
+      ) : null}
     </StepFrame>
   );
 }
