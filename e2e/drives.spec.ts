@@ -3,13 +3,14 @@
 // refuses are listed with their reasons and cannot be chosen; a warning needs a tick.
 import { expect, test, type Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   attachLoop,
   attachSparseLoop,
   buildNixosIso,
   buildZetaIso,
+  fileSha256,
   requireLoop,
   tempDir,
   type Loop,
@@ -27,7 +28,7 @@ let page: Page;
 const images: Record<string, string> = {};
 const loops: Loop[] = [];
 
-test.describe.configure({ mode: 'serial' });
+test.describe.configure({ mode: 'serial', timeout: 180_000 });
 
 test.beforeAll(async ({ browser }) => {
   requireLoop();
@@ -158,4 +159,42 @@ test('an eligible stick is taken, and the review names it', async () => {
   expect(readFileSync(stick.backingFile).every((b) => b === 0)).toBe(true);
   await page.getByRole('button', { name: 'Back to Zeta Flash' }).click();
   await expect(page.getByTestId('step-drive')).toBeVisible();
+});
+
+test('Cancel stops a flash: the stick is left without a partition table, not looking finished', async () => {
+  // A large image with a .sha256 beside it: checking it takes long enough to cancel in the middle.
+  const big = buildZetaIso(join(tmp.path, 'big-zeta.iso'), { zeroFillerBytes: 400 * MiB });
+  writeFileSync(`${big}.sha256`, `${fileSha256(big)}  big-zeta.iso\n`);
+  await page
+    .getByRole('navigation', { name: 'Steps' })
+    .getByRole('button', { name: /^Image/ })
+    .click();
+  await chooseImage(big);
+  await page.getByRole('button', { name: 'Next: name the node' }).click();
+  await page.getByRole('button', { name: 'Next: SSH keys' }).click();
+  await page.getByRole('button', { name: 'Next: choose the stick' }).click();
+  const stick = attachSparseLoop(tmp.path, 512 * MiB, { name: 'cancel.img' });
+  loops.push(stick);
+  await page
+    .locator(`[data-testid=drive][data-device="${stick.device}"]`)
+    .getByRole('radio')
+    .check();
+  await page.getByRole('button', { name: 'Next: review' }).click();
+  await page.getByRole('button', { name: `Erase ${stick.device} and flash` }).click();
+  await expect(page.getByTestId('step-flashing')).toBeVisible();
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await expect(page.getByTestId('step-drive')).toBeVisible({ timeout: 60_000 });
+  await expect(page.getByRole('status').filter({ hasText: 'Cancelled.' })).toContainText(
+    `The stick ${stick.device} was not finished: flash it again before you use it.`,
+  );
+  await lookAt(page, SPEC, 'cancelled');
+  // The partition table is written last: a cancelled stick has none.
+  const head = Buffer.alloc(1024 * 1024);
+  const fd = openSync(stick.device, 'r');
+  try {
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  expect(head.every((b) => b === 0)).toBe(true);
 });
