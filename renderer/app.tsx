@@ -175,7 +175,7 @@ export function App() {
       </header>
       <StepNav step={step} />
       <main className="main">
-        <Notices notices={notices} />
+        <Notices notices={notices} onDismiss={a.dismissNotice} />
         <StepView step={step} />
       </main>
       {over ? (

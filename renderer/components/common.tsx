@@ -112,13 +112,25 @@ export function ErrorBox(props: {
   );
 }
 
-export function Notices({ notices }: { readonly notices: readonly Notice[] }) {
-  if (!notices.length) return null;
+export function Notices(props: {
+  readonly notices: readonly Notice[];
+  readonly onDismiss?: (code: string) => void;
+}) {
+  if (!props.notices.length) return null;
   return (
     <ul className="notices" aria-label="Notes">
-      {notices.map((n) => (
-        <li key={`${n.code}:${n.message}`} className="box note">
-          {n.message}
+      {props.notices.map((n) => (
+        <li key={`${n.code}:${n.message}`} className="box note row">
+          <span>{n.message}</span>
+          {props.onDismiss ? (
+            <button
+              type="button"
+              className="button quiet"
+              onClick={() => props.onDismiss?.(n.code)}
+            >
+              OK<span className="visually-hidden">, hide this note</span>
+            </button>
+          ) : null}
         </li>
       ))}
     </ul>
