@@ -1,5 +1,5 @@
 import { settle, type AssessedDrive } from '../lib/api.js';
-import type { Actions, DrivesState, Get, Set } from './types.js';
+import type { Actions, DrivesState, GetState, SetState } from './types.js';
 
 export const initialDrives: DrivesState = {
   list: [],
@@ -47,8 +47,8 @@ export function reconcile(d: DrivesState, busy: readonly string[]): DrivesState 
 }
 
 export function drivesActions(
-  set: Set,
-  get: Get,
+  set: SetState,
+  get: GetState,
 ): Pick<Actions, 'applyDriveEvent' | 'refreshDrives' | 'selectDrive' | 'acknowledge'> {
   const busyDevices = () =>
     Object.values(get().flash.sessions)

@@ -2,7 +2,7 @@ import { settle, type ErrorJson } from '../lib/api.js';
 import { isFailure } from '../lib/hints.js';
 import { reconcile } from './drives-slice.js';
 import { nodeFormOf } from './node-slice.js';
-import type { Actions, FlashState, Get, Set } from './types.js';
+import type { Actions, FlashState, GetState, SetState } from './types.js';
 
 export const initialFlash: FlashState = {
   sessions: {},
@@ -13,8 +13,8 @@ export const initialFlash: FlashState = {
 };
 
 export function flashActions(
-  set: Set,
-  get: Get,
+  set: SetState,
+  get: GetState,
 ): Pick<Actions, 'prepare' | 'startFlash' | 'cancelFlash' | 'applySession' | 'flashNext'> {
   const patch = (p: Partial<FlashState>) => set((s) => ({ flash: { ...s.flash, ...p } }));
 

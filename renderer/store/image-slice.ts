@@ -1,5 +1,5 @@
 import { settle } from '../lib/api.js';
-import type { Actions, Get, ImageState, Set } from './types.js';
+import type { Actions, GetState, ImageState, SetState } from './types.js';
 
 export const initialImage: ImageState = {
   path: null,
@@ -10,8 +10,8 @@ export const initialImage: ImageState = {
 };
 
 export function imageActions(
-  set: Set,
-  get: Get,
+  set: SetState,
+  get: GetState,
 ): Pick<Actions, 'pickImage' | 'useImage' | 'dropImage'> {
   const patch = (p: Partial<ImageState>) => set((s) => ({ image: { ...s.image, ...p } }));
   return {

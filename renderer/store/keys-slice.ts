@@ -1,7 +1,7 @@
 import { settle, type KeySummary, type Notice, type Result, type ZflashApi } from '../lib/api.js';
 import { judgeKeyFile, PRIVATE_KEY_REFUSAL } from '../lib/key-file.js';
 import { formatSize } from '../lib/format.js';
-import type { Actions, Get, KeysState, Set } from './types.js';
+import type { Actions, GetState, KeysState, SetState } from './types.js';
 
 export const initialKeys: KeysState = {
   chosen: [],
@@ -43,8 +43,8 @@ export async function summarizeKeyLines(
 const sameKey = (a: KeySummary, b: KeySummary) => a.fingerprint === b.fingerprint;
 
 export function keysActions(
-  set: Set,
-  get: Get,
+  set: SetState,
+  get: GetState,
 ): Pick<
   Actions,
   'loadLocalKeys' | 'toggleKey' | 'removeKey' | 'pickKeyFile' | 'dropKeyFile' | 'clearKeyRefusal'

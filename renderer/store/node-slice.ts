@@ -2,7 +2,7 @@ import { settle, type NodeForm } from '../lib/api.js';
 import { canonicalHostname } from '../lib/hostname.js';
 import { derivePsk, passphraseProblem, ssidProblem } from '../lib/wifi.js';
 import { selectNodeProblems } from './selectors.js';
-import type { Actions, AppState, Get, NodeState, Set } from './types.js';
+import type { Actions, AppState, GetState, NodeState, SetState } from './types.js';
 
 export const initialNode: NodeState = {
   hostname: '',
@@ -33,8 +33,8 @@ export function nodeFormOf(s: AppState): NodeForm {
 }
 
 export function nodeActions(
-  set: Set,
-  get: Get,
+  set: SetState,
+  get: GetState,
 ): Pick<
   Actions,
   | 'setHostname'

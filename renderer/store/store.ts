@@ -15,8 +15,8 @@ import type {
   AppState,
   AppStore,
   DiagnosticsState,
-  Get,
-  Set,
+  GetState,
+  SetState,
   ShellState,
 } from './types.js';
 
@@ -37,8 +37,8 @@ export const initialDiagnostics: DiagnosticsState = {
 };
 
 function shellActions(
-  set: Set,
-  get: Get,
+  set: SetState,
+  get: GetState,
 ): Pick<
   Actions,
   | 'start'

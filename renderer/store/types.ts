@@ -157,5 +157,5 @@ export interface AppState extends Actions {
 }
 
 export type AppStore = StoreApi<AppState>;
-export type Set = StoreApi<AppState>['setState'];
-export type Get = StoreApi<AppState>['getState'];
+export type SetState = StoreApi<AppState>['setState'];
+export type GetState = StoreApi<AppState>['getState'];
