@@ -43,7 +43,9 @@ export default tseslint.config(
   },
   {
     files: ['renderer/**/*.{ts,tsx}'],
-    ignores: ['renderer/vite.config.ts'],
+    // The Vite config runs in Node; unit tests run under Vitest in Node, never in the page, and
+    // pin the renderer's copies of engine rules to the engine itself.
+    ignores: ['renderer/vite.config.ts', 'renderer/**/*.test.{ts,tsx}'],
     languageOptions: { globals: { ...globals.browser } },
     rules: {
       // typescript-eslint's version of the rule, for allowTypeImports: the renderer may name the
@@ -82,11 +84,5 @@ export default tseslint.config(
         ].map((name) => ({ name, message: 'renderer/ runs sandboxed: no Node globals.' })),
       ],
     },
-  },
-  // Renderer unit tests run under Vitest in Node, never in the page: they may use Node and pin
-  // the renderer's copies of engine rules to the engine itself.
-  {
-    files: ['renderer/**/*.test.{ts,tsx}'],
-    rules: { '@typescript-eslint/no-restricted-imports': 'off', 'no-restricted-globals': 'off' },
   },
 );
