@@ -1,4 +1,5 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useState, type ReactNode } from 'react';
+import { ClusterScreen } from './cluster/cluster-screen.js';
 import { Notices } from './components/common.js';
 import { DiagnosticsScreen } from './diagnostics/diagnostics-screen.js';
 import { useActions, useApp, useAppStore } from './store/context.js';
@@ -134,6 +135,7 @@ export function App() {
   const loaded = useApp((s) => s.shell.loaded);
   const info = useApp((s) => s.shell.info);
   const notices = useApp((s) => s.shell.notices);
+  const nodeCount = useApp((s) => s.cluster.view?.nodes.length ?? 0);
   const a = useActions();
   const over = useWindowDrop();
 
@@ -154,7 +156,27 @@ export function App() {
     if (loaded) performance.mark('zflash:loaded');
   }, [loaded]);
 
-  if (screen.kind === 'diagnostics') return <DiagnosticsScreen error={screen.error} />;
+  let body: ReactNode;
+  switch (screen.kind) {
+    case 'diagnostics':
+      return <DiagnosticsScreen error={screen.error} />;
+    case 'cluster':
+      body = <ClusterScreen />;
+      break;
+    case 'wizard':
+      body = (
+        <>
+          <StepNav step={step} />
+          <main className="main">
+            <Notices notices={notices} onDismiss={a.dismissNotice} />
+            <StepView step={step} />
+          </main>
+        </>
+      );
+      break;
+    default:
+      return assertNever(screen);
+  }
 
   return (
     <div className="app" data-boot={boot}>
@@ -165,19 +187,22 @@ export function App() {
             {info ? `${info.version}${info.transport === 'web' ? ' · browser' : ''}` : ''}
           </span>
         </p>
-        <button
-          type="button"
-          className="button quiet"
-          onClick={() => void a.openDiagnostics(null, null)}
-        >
-          Diagnostics
-        </button>
+        <div className="topbar-actions">
+          {screen.kind === 'wizard' ? (
+            <button type="button" className="button quiet" onClick={a.openCluster}>
+              Cluster{nodeCount ? ` (${nodeCount})` : ''}
+            </button>
+          ) : null}
+          <button
+            type="button"
+            className="button quiet"
+            onClick={() => void a.openDiagnostics(null, null)}
+          >
+            Diagnostics
+          </button>
+        </div>
       </header>
-      <StepNav step={step} />
-      <main className="main">
-        <Notices notices={notices} onDismiss={a.dismissNotice} />
-        <StepView step={step} />
-      </main>
+      {body}
       {over ? (
         <div className="drop-overlay" aria-hidden="true">
           <p>Drop to add it</p>

@@ -8,7 +8,10 @@
  * thing through the web shell.
  */
 import type {
+  Arch,
   AssessedDrive,
+  Catalog,
+  DownloadProgress,
   DriveEvent,
   ErrorJson,
   FlashSnapshot,
@@ -17,6 +20,8 @@ import type {
   LocalKey,
   NodeForm,
   Result,
+  RosterNode,
+  RosterView,
   Settings,
   ZflashApi,
 } from '../lib/api.js';
@@ -31,6 +36,9 @@ export interface FakeOptions {
   readonly settings?: Partial<Settings>;
   /** What `pickImage` and `pickKey` answer (null: cancelled). */
   readonly picks?: { image?: string | null; key?: string | null };
+  readonly roster?: readonly RosterNode[];
+  /** The installer catalogue; null: none configured (catalog:list fails as it does then). */
+  readonly catalog?: Catalog | null;
 }
 
 export interface FakeControl {
@@ -39,6 +47,11 @@ export interface FakeControl {
   /** Moves a running flash on: to `percent` of writing, or to its end. */
   progress(device: string, phase: 'writing' | 'verifying', percent: number): void;
   finish(device: string, outcome: 'done' | ErrorJson | 'cancelled'): void;
+  /** Moves a running download on, or ends it with its path. */
+  downloadProgress(p: DownloadProgress): void;
+  finishDownload(): void;
+  /** A node answers on the network (mDNS). */
+  online(hostname: string, address: string): void;
   /** Every request the page made, in order (channel and request). */
   readonly calls: { method: string; request: unknown }[];
   readonly settings: Settings;
@@ -225,6 +238,60 @@ function imageInfo(path: string): ImageInfo {
   };
 }
 
+export function rosterNode(hostname: string, extra: Partial<RosterNode> = {}): RosterNode {
+  return {
+    hostname,
+    status: 'flashed',
+    roles: [],
+    keys: [
+      {
+        type: 'ssh-ed25519',
+        fingerprint: SAMPLE_LOCAL_KEYS[0]?.fingerprint ?? '',
+        comment: 'op@laptop',
+      },
+    ],
+    image: { name: 'zeta-installer-0.2.0-x86_64.iso', sha256: null },
+    medium: {
+      kind: 'drive',
+      device: '/dev/sdb',
+      model: 'SanDisk Ultra USB 3.0',
+      serial: null,
+      size: 30_752_636_928,
+    },
+    flashedAt: '2026-12-01T06:30:00.000Z',
+    appVersion: '0.1.0',
+    online: null,
+    history: [],
+    ...extra,
+  };
+}
+
+export const SAMPLE_CATALOG: Catalog = {
+  manifestUrl: 'https://github.com/zeta/releases/latest/download/manifest.json',
+  version: '0.2.0',
+  date: '2026-11-20T12:00:00Z',
+  images: [
+    {
+      arch: 'x86_64-linux',
+      version: '0.2.0',
+      date: '2026-11-20T12:00:00Z',
+      size: 1_024_458_752,
+      sha256: 'ab'.repeat(32),
+      fileName: 'zeta-installer-0.2.0-x86_64-linux.iso',
+      cachedPath: null,
+    },
+    {
+      arch: 'aarch64-linux',
+      version: '0.2.0',
+      date: '2026-11-20T12:00:00Z',
+      size: 998_244_352,
+      sha256: 'cd'.repeat(32),
+      fileName: 'zeta-installer-0.2.0-aarch64-linux.iso',
+      cachedPath: null,
+    },
+  ],
+};
+
 const QR_PLACEHOLDER =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 21 21" shape-rendering="crispEdges"><rect width="21" height="21" fill="#fff"/><path d="M1 1h7v7H1zM13 1h7v7h-7zM1 13h7v7H1z" fill="none" stroke="#000"/><path d="M3 3h3v3H3zM15 3h3v3h-3zM3 15h3v3H3zM10 10h2v2h-2z" fill="#000"/></svg>';
 
@@ -246,6 +313,22 @@ export function createFakeApi(opts: FakeOptions = {}): { api: ZflashApi; control
   const driveListeners = new Set<Listener<DriveEvent>>();
   const flashListeners = new Set<Listener<FlashSnapshot>>();
   const diagListeners = new Set<Listener<Record<string, never>>>();
+  const rosterListeners = new Set<Listener<RosterView>>();
+  const downloadListeners = new Set<Listener<DownloadProgress>>();
+  let roster: RosterNode[] = [...(opts.roster ?? [])];
+  const catalog: Catalog | null = opts.catalog === undefined ? SAMPLE_CATALOG : opts.catalog;
+  let download: {
+    arch: Arch;
+    resolve: (r: Result<{ path: string; cached: boolean; resumedFrom: number }>) => void;
+  } | null = null;
+  const rosterView = (): RosterView => ({
+    path: '/home/op/.local/share/zeta-flash/roster.json',
+    nodes: [...roster],
+    notices: [],
+  });
+  const announceRoster = () => {
+    for (const l of rosterListeners) l(rosterView());
+  };
   const sessions = new Map<string, FlashSnapshot>();
   const plans = new Map<string, { device: string; hostname: string }>();
   const flashedNames = new Set<string>();
@@ -259,7 +342,17 @@ export function createFakeApi(opts: FakeOptions = {}): { api: ZflashApi; control
 
   function emitSession(s: FlashSnapshot) {
     sessions.set(s.device, s);
-    if (s.session.status === 'done') flashedNames.add(s.hostname);
+    if (s.session.status === 'done' && !flashedNames.has(s.hostname)) {
+      flashedNames.add(s.hostname);
+      const known = roster.find((n) => n.hostname === s.hostname);
+      const record = rosterNode(s.hostname, {
+        status: known ? 're-flashed' : 'flashed',
+        flashedAt: new Date().toISOString(),
+        medium: { kind: 'drive', device: s.device, model: null, serial: null, size: null },
+      });
+      roster = [...roster.filter((n) => n.hostname !== s.hostname), record];
+      announceRoster();
+    }
     for (const l of flashListeners) l(s);
   }
 
@@ -291,7 +384,7 @@ export function createFakeApi(opts: FakeOptions = {}): { api: ZflashApi; control
     const t = timers.get(device);
     if (t) clearInterval(t);
     timers.delete(device);
-    if (!s || s.session.status === 'idle') return;
+    if (!s) return;
     const base = s.session.status === 'running' ? s.session : null;
     const prog = base?.progress ?? {
       phase: 'writing' as const,
@@ -374,7 +467,11 @@ export function createFakeApi(opts: FakeOptions = {}): { api: ZflashApi; control
   const nextName = () => {
     for (let n = 1; n < 100; n++) {
       const name = `node-${String(n).padStart(2, '0')}`;
-      if (!flashedNames.has(name) && ![...sessions.values()].some((s) => s.hostname === name))
+      if (
+        !flashedNames.has(name) &&
+        !roster.some((r) => r.hostname === name) &&
+        ![...sessions.values()].some((s) => s.hostname === name)
+      )
         return name;
     }
     return 'node-99';
@@ -481,6 +578,15 @@ export function createFakeApi(opts: FakeOptions = {}): { api: ZflashApi; control
         );
       const node = validate(req.node);
       if (!node.ok) return later(node);
+      if (roster.some((n) => n.hostname === req.node.hostname) && !req.reflash)
+        return later(
+          err(
+            'ZFLASH_NAME_TAKEN',
+            'input',
+            `${req.node.hostname} is already in the roster.`,
+            'Pick another name or re-flash it on purpose.',
+          ),
+        );
       const planId = `plan-${++planCounter}`;
       plans.set(planId, { device: req.device, hostname: req.node.hostname });
       return later(
@@ -579,6 +685,58 @@ export function createFakeApi(opts: FakeOptions = {}): { api: ZflashApi; control
       Object.assign(settings, patch);
       return later(ok({ settings: { ...settings }, notices: [] }));
     },
+    async listRoster() {
+      record('listRoster');
+      return later(ok(rosterView()));
+    },
+    async exportRoster(req) {
+      record('exportRoster', req);
+      return later(ok({ path: `/home/op/zeta-cluster.${req.format}` }));
+    },
+    async listInstallers() {
+      record('listInstallers');
+      return later(
+        catalog
+          ? ok(catalog)
+          : err(
+              'ZFLASH_CATALOG_UNREACHABLE',
+              'io',
+              'This build of Zeta Flash has no installer catalogue configured.',
+              'Choose an installer image file instead.',
+            ),
+      );
+    },
+    async downloadInstaller({ arch }) {
+      record('downloadInstaller', { arch });
+      if (!catalog)
+        return later(
+          err('ZFLASH_CATALOG_UNREACHABLE', 'io', 'No installer catalogue.', 'Choose a file.'),
+        );
+      return new Promise((resolve) => {
+        download = { arch, resolve };
+        if (auto) {
+          const total = catalog.images.find((i) => i.arch === arch)?.size ?? 1e9;
+          let bytes = 0;
+          const t = setInterval(() => {
+            bytes = Math.min(total, bytes + total / 12);
+            control.downloadProgress({ phase: 'download', bytes, total, resumedFrom: 0 });
+            if (bytes >= total) {
+              clearInterval(t);
+              control.finishDownload();
+            }
+          }, 200);
+        }
+      });
+    },
+    async cancelDownload() {
+      record('cancelDownload');
+      const running = download;
+      download = null;
+      running?.resolve(
+        err('ZFLASH_CANCELLED', 'cancelled', 'The download was cancelled.', 'Start it again.'),
+      );
+      return later(ok({ cancelled: running !== null }));
+    },
     async openNixosFolder() {
       record('openNixosFolder');
       return later(ok({ path: '/opt/zeta-flash/nixos', opened: false }));
@@ -598,6 +756,16 @@ export function createFakeApi(opts: FakeOptions = {}): { api: ZflashApi; control
       diagListeners.add(listener);
       signal.addEventListener('abort', () => diagListeners.delete(listener), { once: true });
     },
+    onRosterChanged(listener, { signal }) {
+      if (signal.aborted) return;
+      rosterListeners.add(listener);
+      signal.addEventListener('abort', () => rosterListeners.delete(listener), { once: true });
+    },
+    onDownloadProgress(listener, { signal }) {
+      if (signal.aborted) return;
+      downloadListeners.add(listener);
+      signal.addEventListener('abort', () => downloadListeners.delete(listener), { once: true });
+    },
     pathForFile() {
       // Like the web shell: a page is never told where a dropped file lives.
       return '';
@@ -616,6 +784,34 @@ export function createFakeApi(opts: FakeOptions = {}): { api: ZflashApi; control
     },
     progress,
     finish,
+    downloadProgress(p) {
+      for (const l of downloadListeners) l(p);
+    },
+    finishDownload() {
+      const running = download;
+      download = null;
+      const image = catalog?.images.find((i) => i.arch === running?.arch);
+      running?.resolve(
+        ok({
+          path: `/home/op/.cache/zeta-flash/${image?.fileName ?? 'zeta.iso'}`,
+          cached: false,
+          resumedFrom: 0,
+        }),
+      );
+    },
+    online(hostname, address) {
+      const now = new Date().toISOString();
+      roster = roster.map((n) =>
+        n.hostname === hostname
+          ? {
+              ...n,
+              status: 'online',
+              online: { address, addresses: [address], firstSeen: now, lastSeen: now },
+            }
+          : n,
+      );
+      announceRoster();
+    },
     calls,
     settings,
   };

@@ -10,6 +10,7 @@ import type {
   EventOf,
   KeySummary,
   NodeForm,
+  RequestOf,
   ResponseOf,
   Result,
   ZflashApi,
@@ -34,6 +35,13 @@ export type DiagnosticsView = ResponseOf<'diagnostics:snapshot'>;
 export type Settings = ResponseOf<'settings:get'>['settings'];
 export type Notice = ImageInfo['notices'][number];
 export type Role = NodeForm['roles'][number];
+export type RosterView = ResponseOf<'roster:list'>;
+export type RosterNode = RosterView['nodes'][number];
+export type ExportFormat = RequestOf<'roster:export'>['format'];
+export type Catalog = ResponseOf<'catalog:list'>;
+export type CatalogImage = Catalog['images'][number];
+export type Arch = CatalogImage['arch'];
+export type DownloadProgress = EventOf<'catalog:progress'>;
 
 declare global {
   interface Window {

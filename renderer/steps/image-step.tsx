@@ -1,4 +1,5 @@
-import type { ImageInfo } from '../lib/api.js';
+import { useEffect } from 'react';
+import type { Arch, ImageInfo } from '../lib/api.js';
 import { formatSize } from '../lib/format.js';
 import { ErrorBox, Mark, Notices, StepFrame } from '../components/common.js';
 import { useActions, useApp } from '../store/context.js';
@@ -129,6 +130,68 @@ function Findings({ info }: { readonly info: ImageInfo }) {
   );
 }
 
+const ARCH_WORDS: Record<Arch, string> = {
+  'x86_64-linux': 'for PC nodes (x86_64)',
+  'aarch64-linux': 'for ARM nodes (aarch64)',
+};
+
+/** Issue 14: the signed Zeta installer, downloaded (or found in the cache) with progress. */
+function InstallerDownload() {
+  const c = useApp((s) => s.catalog);
+  const a = useActions();
+  useEffect(() => {
+    void a.loadCatalog();
+  }, [a]);
+  if (c.loading && !c.catalog) return <p className="muted">Looking for the Zeta installer…</p>;
+  if (!c.catalog) {
+    return c.error ? (
+      <p className="muted" data-testid="download-unavailable">
+        Downloading the Zeta installer is not possible right now: {c.error.message}
+      </p>
+    ) : null;
+  }
+  const p = c.progress;
+  const percent = p && p.total > 0 ? Math.floor((p.bytes / p.total) * 100) : null;
+  return (
+    <div className="card" data-testid="download">
+      <p className="card-title">
+        Get the Zeta installer v{c.catalog.version}{' '}
+        <span className="muted">released {c.catalog.date.slice(0, 10)}, signed</span>
+      </p>
+      {c.downloading ? (
+        <div data-testid="download-progress" data-phase={p?.phase ?? 'download'}>
+          <p role="status">
+            {p?.phase === 'verify' ? 'Checking the download' : 'Downloading'}
+            {percent !== null ? ` · ${percent} %` : '…'}
+            {p ? ` · ${formatSize(p.bytes)} of ${formatSize(p.total)}` : ''}
+            {p && p.resumedFrom > 0 ? ` (resumed at ${formatSize(p.resumedFrom)})` : ''}
+          </p>
+          <progress max={100} value={percent ?? undefined} aria-label="Download progress" />
+          <button type="button" className="button" onClick={() => void a.cancelDownload()}>
+            Cancel download
+          </button>
+        </div>
+      ) : (
+        <div className="row downloads">
+          {c.catalog.images.map((i) => (
+            <button
+              key={i.arch}
+              type="button"
+              className="button"
+              data-arch={i.arch}
+              onClick={() => void a.downloadInstaller(i.arch)}
+            >
+              {i.cachedPath ? 'Use the downloaded installer' : 'Download'} {ARCH_WORDS[i.arch]}
+              {i.cachedPath ? '' : ` · ${formatSize(i.size)}`}
+            </button>
+          ))}
+        </div>
+      )}
+      {c.error ? <ErrorBox error={c.error} here="image" /> : null}
+    </div>
+  );
+}
+
 export function ImageStep() {
   const image = useApp((s) => s.image);
   const verdict = useApp(selectImageVerdict);
@@ -172,14 +235,15 @@ export function ImageStep() {
             scripts that read the node’s name and keys from the stick.
           </p>
           <p>
-            Get it with <code>zflash image get</code> in a terminal, or build it from this app’s
-            NixOS folder with <code>nix build ./nixos#installer-iso</code>.
+            Download it below, or get it with <code>zflash image get</code> in a terminal, or build
+            it from this app’s NixOS folder with <code>nix build ./nixos#installer-iso</code>.
           </p>
         </div>
       ) : null}
       {image.info ? (
         <Notices notices={image.info.notices.filter((n) => !SAID_ABOVE.has(n.code))} />
       ) : null}
+      {ready ? null : <InstallerDownload />}
     </StepFrame>
   );
 }

@@ -98,6 +98,9 @@ export function NodeStep() {
               {hostnameProblem ? null : (
                 <>
                   Reached as <code>{name}.local</code>
+                  {node.reflash ? (
+                    <span data-testid="reflash-note"> — re-flashing this node of your cluster</span>
+                  ) : null}
                 </>
               )}
               {node.suggested && node.suggested !== name ? (

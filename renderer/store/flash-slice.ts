@@ -37,6 +37,7 @@ export function flashActions(
           device,
           node: nodeFormOf(get()),
           sha256: null,
+          reflash: get().node.reflash,
         }),
       );
       if (!r.ok) return fail(r.error, device);
@@ -127,7 +128,15 @@ export function flashActions(
     async flashNext() {
       // Image, keys and settings stay; the name moves on (asked first, so the next step never
       // shows the last node's name); the next stick is awaited.
-      set((s) => ({ node: { ...s.node, edited: false, error: null } }));
+      // A re-flash was for that one node: the next one is new, its disk erased only if blank.
+      set((s) => ({
+        node: {
+          ...s.node,
+          edited: false,
+          error: null,
+          ...(s.node.reflash ? { reflash: false, eraseAny: false } : {}),
+        },
+      }));
       await get().suggestName();
       set((s) => ({
         flash: { ...s.flash, error: null, message: null, busy: null },

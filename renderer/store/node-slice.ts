@@ -16,6 +16,7 @@ export const initialNode: NodeState = {
   passwordOn: false,
   password: '',
   eraseAny: false,
+  reflash: false,
   error: null,
 };
 
@@ -59,7 +60,8 @@ export function nodeActions(
 
   return {
     setHostname(value) {
-      patch({ hostname: value, edited: true, error: null });
+      // Another name is another node: no longer the re-flash of the one chosen in the roster.
+      patch({ hostname: value, edited: true, error: null, reflash: false });
     },
 
     async suggestName() {

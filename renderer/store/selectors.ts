@@ -4,7 +4,7 @@
  * new array are used through `useShallow` (zustand v5 compares results by identity).
  */
 import type { AssessedDrive, FlashSnapshot } from '../lib/api.js';
-import { hostnameProblem } from '../lib/hostname.js';
+import { canonicalHostname, hostnameProblem } from '../lib/hostname.js';
 import { passphraseProblem, ssidProblem } from '../lib/wifi.js';
 import type { StepKind } from './steps.js';
 import type { AppState } from './types.js';
@@ -26,11 +26,24 @@ export const selectImageReady = (s: AppState) => selectImageVerdict(s) === 'ok';
 
 export type NodeField = 'hostname' | 'ssid' | 'passphrase' | 'password';
 
+/** The roster's node of that name, unless the operator is re-flashing it on purpose. */
+export function selectNameTaken(s: AppState) {
+  if (s.node.reflash) return null;
+  const name = canonicalHostname(s.node.hostname);
+  return s.cluster.view?.nodes.find((n) => n.hostname === name) ?? null;
+}
+
 export function selectFieldProblem(s: AppState, field: NodeField): string | null {
   const n = s.node;
   switch (field) {
-    case 'hostname':
-      return hostnameProblem(n.hostname);
+    case 'hostname': {
+      const rule = hostnameProblem(n.hostname);
+      if (rule) return rule;
+      const taken = selectNameTaken(s);
+      return taken
+        ? `${taken.hostname} is already in your cluster (flashed ${taken.flashedAt.slice(0, 10)}). Choose another name, or re-flash it from the Cluster screen.`
+        : null;
+    }
     case 'ssid':
       return n.wifiOn ? ssidProblem(n.ssid) : null;
     case 'passphrase':

@@ -16,9 +16,10 @@ export type Step =
 
 export type StepKind = Step['kind'];
 
-/** What fills the window: the wizard, or the photo-friendly diagnostics over it. */
+/** What fills the window: the wizard, the cluster's roster, or the photo-friendly diagnostics. */
 export type Screen =
   | { readonly kind: 'wizard' }
+  | { readonly kind: 'cluster' }
   | {
       readonly kind: 'diagnostics';
       readonly error: ErrorJson | null;

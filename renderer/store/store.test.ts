@@ -3,9 +3,9 @@
 // logic: what is picked by itself, what is sent, what "Flash next node" keeps.
 import { pbkdf2Sync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createFakeApi, SAMPLE_DRIVES, stick } from '../dev/fake-api.js';
+import { createFakeApi, rosterNode, SAMPLE_DRIVES, stick } from '../dev/fake-api.js';
 import { createAppStore } from './store.js';
-import { selectDriveReady } from './selectors.js';
+import { selectDriveReady, selectFieldProblem, selectNodeReady } from './selectors.js';
 
 async function started(opts: Parameters<typeof createFakeApi>[0] = {}) {
   const fake = createFakeApi({ auto: false, ...opts });
@@ -163,5 +163,89 @@ describe('the wizard store', () => {
     expect(control.settings.keyLines[0]).toMatch(/^ssh-ed25519 /);
     s().removeKey(s().keys.chosen[0]?.fingerprint ?? '');
     await until(() => control.settings.keyLines.length === 0);
+  });
+});
+
+describe('the cluster and the installer download', () => {
+  it('a name the roster has is refused in the form; re-flashing that node allows it, erase on', async () => {
+    const { s, control } = await started({ roster: [rosterNode('node-01', { roles: ['gpu'] })] });
+    expect(s().node.hostname).toBe('node-02');
+    s().setHostname('node-01');
+    expect(selectFieldProblem(s(), 'hostname')).toMatch(/node-01 is already in your cluster/);
+    expect(selectNodeReady(s())).toBe(false);
+
+    await s().useImage('/images/zeta.iso');
+    s().openCluster();
+    await s().reflashNode('node-01');
+    expect(s().shell.step.kind).toBe('drive');
+    expect(s().node).toMatchObject({
+      hostname: 'node-01',
+      roles: ['gpu'],
+      eraseAny: true,
+      reflash: true,
+    });
+    expect(selectFieldProblem(s(), 'hostname')).toBeNull();
+    await s().prepare();
+    expect(control.calls.at(-1)).toMatchObject({
+      method: 'prepareFlash',
+      request: { reflash: true, node: { hostname: 'node-01', eraseAny: true } },
+    });
+    await s().startFlash();
+    control.finish('/dev/sdb', 'done');
+    await until(() => s().shell.step.kind === 'done');
+    // The next node is a new one again: its own name, erase only a blank disk.
+    await s().flashNext();
+    expect(s().node).toMatchObject({ hostname: 'node-02', reflash: false, eraseAny: false });
+  });
+
+  it('follows the roster as main pushes it: flashed, then seen online', async () => {
+    const { s, control } = await started();
+    await s().useImage('/images/zeta.iso');
+    await s().prepare();
+    await s().startFlash();
+    control.finish('/dev/sdb', 'done');
+    await until(() => s().cluster.view?.nodes.length === 1);
+    expect(s().cluster.view?.nodes[0]).toMatchObject({ hostname: 'node-01', online: null });
+    control.online('node-01', '192.168.1.21');
+    expect(s().cluster.view?.nodes[0]).toMatchObject({
+      status: 'online',
+      online: { address: '192.168.1.21' },
+    });
+  });
+
+  it('downloads the installer with progress, then inspects it as the image', async () => {
+    const { s, control } = await started();
+    await s().loadCatalog();
+    expect(s().catalog.catalog?.images.map((i) => i.arch)).toEqual([
+      'x86_64-linux',
+      'aarch64-linux',
+    ]);
+    const done = s().downloadInstaller('x86_64-linux');
+    await until(() => s().catalog.downloading === 'x86_64-linux');
+    control.downloadProgress({ phase: 'download', bytes: 500, total: 1000, resumedFrom: 0 });
+    expect(s().catalog.progress).toMatchObject({ bytes: 500, total: 1000 });
+    control.finishDownload();
+    await done;
+    expect(s().catalog.downloading).toBeNull();
+    expect(s().image.path).toBe('/home/op/.cache/zeta-flash/zeta-installer-0.2.0-x86_64-linux.iso');
+    expect(s().image.info?.installer.kind).toBe('zeta');
+  });
+
+  it('a cancelled download says nothing more than the button coming back', async () => {
+    const { s } = await started();
+    await s().loadCatalog();
+    const done = s().downloadInstaller('aarch64-linux');
+    await until(() => s().catalog.downloading !== null);
+    await s().cancelDownload();
+    await done;
+    expect(s().catalog).toMatchObject({ downloading: null, error: null });
+    expect(s().image.path).toBeNull();
+  });
+
+  it('without a catalogue, the reason is kept to be shown quietly', async () => {
+    const { s } = await started({ catalog: null });
+    await s().loadCatalog();
+    expect(s().catalog.catalog).toBeNull();
+    expect(s().catalog.error?.code).toBe('ZFLASH_CATALOG_UNREACHABLE');
   });
 });

@@ -4,6 +4,8 @@
  */
 import { createStore } from 'zustand/vanilla';
 import { settle, type ZflashApi } from '../lib/api.js';
+import { catalogActions, initialCatalog } from './catalog-slice.js';
+import { clusterActions, initialCluster } from './cluster-slice.js';
 import { drivesActions, initialDrives } from './drives-slice.js';
 import { flashActions, initialFlash } from './flash-slice.js';
 import { imageActions, initialImage } from './image-slice.js';
@@ -66,6 +68,13 @@ function shellActions(
       api.onDriveEvent((e) => get().applyDriveEvent(e), { signal });
       api.onFlashSession((s) => get().applySession(s), { signal });
       api.onShowDiagnostics(() => void get().openDiagnostics(null, null), { signal });
+      api.onRosterChanged(
+        (view) => set((s) => ({ cluster: { ...s.cluster, view, error: null } })),
+        { signal },
+      );
+      api.onDownloadProgress((progress) => set((s) => ({ catalog: { ...s.catalog, progress } })), {
+        signal,
+      });
 
       // What the first screen needs before it takes input; the rest loads behind it.
       const [info, settings, flashes] = await Promise.all([
@@ -96,6 +105,7 @@ function shellActions(
       await Promise.all([
         get().refreshDrives(),
         get().suggestName(),
+        get().loadRoster(),
         (async () => {
           // The keys remembered from the last run come first; ~/.ssh's only key is pre-selected
           // only when nothing was remembered.
@@ -181,6 +191,8 @@ export function createAppStore(api: ZflashApi): AppStore {
     keys: initialKeys,
     drives: initialDrives,
     flash: initialFlash,
+    cluster: initialCluster,
+    catalog: initialCatalog,
     diagnostics: initialDiagnostics,
     ...shellActions(set, get),
     ...imageActions(set, get),
@@ -188,5 +200,7 @@ export function createAppStore(api: ZflashApi): AppStore {
     ...keysActions(set, get),
     ...drivesActions(set, get),
     ...flashActions(set, get),
+    ...clusterActions(set, get),
+    ...catalogActions(set, get),
   }));
 }

@@ -7,7 +7,9 @@
 import type { StoreApi } from 'zustand';
 import type {
   AppInfo,
+  Arch,
   AssessedDrive,
+  Catalog,
   DiagnosticsView,
   DriveEvent,
   ErrorJson,
@@ -16,7 +18,10 @@ import type {
   KeySummary,
   LocalKey,
   Notice,
+  DownloadProgress,
+  ExportFormat,
   Role,
+  RosterView,
   ZflashApi,
 } from '../lib/api.js';
 import type { Screen, Step, StepKind } from './steps.js';
@@ -56,6 +61,8 @@ export interface NodeState {
   readonly passwordOn: boolean;
   readonly password: string;
   readonly eraseAny: boolean;
+  /** Re-flashing a node the roster has, on purpose (chosen on the Cluster screen). */
+  readonly reflash: boolean;
   readonly error: ErrorJson | null;
 }
 
@@ -94,6 +101,24 @@ export interface FlashState {
   readonly message: string | null;
   /** Nodes flashed in this run, oldest first. */
   readonly flashed: readonly { readonly device: string; readonly hostname: string }[];
+}
+
+export interface ClusterState {
+  /** The roster as main last sent it (roster:list, roster:changed); null until loaded. */
+  readonly view: RosterView | null;
+  readonly error: ErrorJson | null;
+  readonly message: string | null;
+}
+
+export interface CatalogState {
+  /** The signed release manifest, once asked for; null before or when unavailable. */
+  readonly catalog: Catalog | null;
+  /** Why there is no catalogue (none configured, unreachable, not signed). */
+  readonly error: ErrorJson | null;
+  readonly loading: boolean;
+  /** The download running now, and its last progress. */
+  readonly downloading: Arch | null;
+  readonly progress: DownloadProgress | null;
 }
 
 export interface DiagnosticsState {
@@ -139,6 +164,17 @@ export interface Actions {
   applySession(s: FlashSnapshot): void;
   flashNext(): Promise<void>;
 
+  loadRoster(): Promise<void>;
+  openCluster(): void;
+  closeCluster(): void;
+  exportRoster(format: ExportFormat): Promise<void>;
+  /** Re-flash a node of the roster: its name and roles, erase anyway, then the stick step. */
+  reflashNode(hostname: string): Promise<void>;
+
+  loadCatalog(): Promise<void>;
+  downloadInstaller(arch: Arch): Promise<void>;
+  cancelDownload(): Promise<void>;
+
   openDiagnostics(error: ErrorJson | null, device: string | null): Promise<void>;
   closeDiagnostics(): void;
   saveDiagnostics(): Promise<void>;
@@ -153,6 +189,8 @@ export interface AppState extends Actions {
   readonly keys: KeysState;
   readonly drives: DrivesState;
   readonly flash: FlashState;
+  readonly cluster: ClusterState;
+  readonly catalog: CatalogState;
   readonly diagnostics: DiagnosticsState;
 }
 
