@@ -59,8 +59,9 @@ function NodeRow({ node, busy }: { readonly node: RosterNode; readonly busy: boo
           className="button"
           disabled={busy}
           onClick={() => void a.reflashNode(node.hostname)}
+          aria-label={`Re-flash ${node.hostname}`}
         >
-          Re-flash<span className="visually-hidden"> {node.hostname}</span>…
+          Re-flash…
         </button>
       </div>
     </li>
