@@ -57,20 +57,45 @@ export default tseslint.config(
   },
   {
     files: ['renderer/**/*.{ts,tsx}'],
+    // The Vite config runs in Node; unit tests run under Vitest in Node, never in the page, and
+    // pin the renderer's copies of engine rules to the engine itself.
+    ignores: ['renderer/vite.config.ts', 'renderer/**/*.test.{ts,tsx}'],
     languageOptions: { globals: { ...globals.browser } },
     rules: {
-      'no-restricted-imports': [
+      // typescript-eslint's version of the rule, for allowTypeImports: the renderer may name the
+      // IPC contract's types (erased at build) and nothing else of main/ or app/.
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': [
         'error',
         {
           paths: ['electron'],
           patterns: [
             { group: nodeBuiltins, message: 'renderer/ runs sandboxed: no Node modules.' },
             {
-              group: ['**/app/**', '**/main/**'],
+              group: ['**/app/**', '**/main/**', '!**/main/ipc/contract.js'],
               message: 'renderer/ talks to the engine only through window.zflash.',
+            },
+            {
+              group: ['**/main/ipc/contract.js'],
+              allowTypeImports: true,
+              message: "renderer/ may import the IPC contract's types only (import type).",
             },
           ],
         },
+      ],
+      // @types/node is in the renderer's program only because the contract's own imports need
+      // it; its globals do not exist in the sandboxed page.
+      'no-restricted-globals': [
+        'error',
+        ...[
+          'process',
+          'Buffer',
+          'require',
+          'global',
+          '__dirname',
+          '__filename',
+          'setImmediate',
+        ].map((name) => ({ name, message: 'renderer/ runs sandboxed: no Node globals.' })),
       ],
     },
   },
