@@ -29,7 +29,7 @@ import { parse } from 'yaml';
 import { HELPER_VERBS } from '../app/helper/protocol.js';
 import { NATIVE_MODULES } from '../app/native.js';
 import { helperExecutableName, helperLaunchFor } from '../main/helper-command.js';
-import { RESOURCE_DIRS } from '../main/resources.js';
+import { appResources, missingResources, RESOURCE_DIRS } from '../main/resources.js';
 import * as afterPackModule from '../scripts/after-pack.mjs';
 import * as build from '../scripts/helper-build.mjs';
 import * as icons from '../scripts/make-icons.mjs';
@@ -358,6 +358,7 @@ describe('what it would pack (electron-builder’s own file matchers)', () => {
     const rel = nm.map((f) => relative(repo, f));
     expect(rel.filter((f) => f.endsWith('.map'))).toEqual([]);
     expect(rel.filter((f) => /\/(?:test|tests|__tests__)\//.test(f))).toEqual([]);
+    expect(rel.filter((f) => /\.(?:test|spec)\.[cm]?js$/.test(f))).toEqual([]);
     expect(rel.filter((f) => /\/build\/Release\/obj\.target\//.test(f))).toEqual([]);
     expect(rel).toContain('node_modules/drivelist/build/Release/drivelist.node');
     const keys = nm.filter(
@@ -786,6 +787,135 @@ describe('electronegativity over main/ and renderer/ (npm run lint:security)', (
 
   it('the accepted CSP finding rests on the real policy: a weak one would block', async () => {
     expect(await lint.cspFindings()).toEqual([]);
+  });
+});
+
+// --- electron-builder itself, on a stand-in Electron ------------------------------------------
+
+/** Electron's fuse wire as it ships: the sentinel, version 1, 8 fuses (RunAsNode on, …). */
+const FUSE_SENTINEL = 'dL7pKGdnNz796PbbjQWNKmHXBZaB9tsX';
+const SHIPPED_WIRE = '10110001';
+
+describe('electron-builder packs the Linux app (`dir` target, a stand-in Electron: the real one cannot be downloaded here)', () => {
+  let out: string;
+  let resources: string;
+  beforeAll(() => {
+    const dist = join(tmp, 'electron-dist');
+    mkdirSync(dist);
+    // An executable carrying Electron's fuse wire, so that the fuses are really flipped.
+    writeFileSync(
+      join(dist, 'electron'),
+      Buffer.concat([
+        Buffer.from('#!/bin/sh\necho stand-in\nexit 0\n# '),
+        Buffer.from(FUSE_SENTINEL),
+        Buffer.from([1, SHIPPED_WIRE.length]),
+        Buffer.from(SHIPPED_WIRE),
+        Buffer.from('\n'),
+      ]),
+      { mode: 0o755 },
+    );
+    writeFileSync(join(dist, 'chrome-sandbox'), '');
+    writeFileSync(join(dist, 'version'), '41.7.1');
+    out = join(tmp, 'release');
+    const r = spawnSync(
+      join(repo, 'node_modules', '.bin', 'electron-builder'),
+      [
+        '--linux',
+        'dir',
+        `-c.electronDist=${dist}`,
+        '-c.electronVersion=41.7.1',
+        // No download and no compiler here: the addons stay as installed (Node-API).
+        '-c.npmRebuild=false',
+        `-c.directories.output=${out}`,
+      ],
+      { cwd: repo, encoding: 'utf8', env: { ...process.env, CI: 'true' }, maxBuffer: 64 * 2 ** 20 },
+    );
+    if (r.status !== 0) throw new Error(`electron-builder failed:\n${r.stdout}\n${r.stderr}`);
+    resources = join(out, 'linux-unpacked', 'resources');
+  }, 300_000);
+
+  it('flips the fuses in the app binary as configured', async () => {
+    const fuses = require('@electron/fuses') as {
+      getCurrentFuseWire(path: string): Promise<Record<number, number>>;
+    };
+    const wire = await fuses.getCurrentFuseWire(join(out, 'linux-unpacked', 'zeta-flash'));
+    const on = 49;
+    const off = 48;
+    expect([0, 1, 2, 3, 4, 5, 6, 7].map((i) => wire[i])).toEqual([
+      off, // RunAsNode
+      on, // EnableCookieEncryption
+      off, // EnableNodeOptionsEnvironmentVariable
+      off, // EnableNodeCliInspectArguments
+      on, // EnableEmbeddedAsarIntegrityValidation
+      on, // OnlyLoadAppFromAsar
+      off, // LoadBrowserProcessSpecificV8Snapshot (not set: as shipped)
+      off, // GrantFileProtocolExtraPrivileges
+    ]);
+  });
+
+  it('app.asar holds the built app and its production modules, no maps, tests or sources', () => {
+    const asar = createRequire(require.resolve('app-builder-lib/package.json'))(
+      '@electron/asar',
+    ) as { listPackage(path: string, opts: object): string[] };
+    const entries = asar
+      .listPackage(join(resources, 'app.asar'), {})
+      .map((e) => e.replace(/\\/g, '/'));
+    expect(entries).toEqual(
+      expect.arrayContaining([
+        '/package.json',
+        '/dist/main/main.js',
+        '/dist/preload/preload.cjs',
+        '/dist/renderer/index.html',
+        '/dist/app/helper/entry.js',
+        '/node_modules/zod/package.json',
+      ]),
+    );
+    expect(
+      entries.filter((e) =>
+        /\.map$|\.(?:test|spec)\.js$|\/test\/|^\/(?:app|main|test|e2e|bench)\//.test(e),
+      ),
+    ).toEqual([]);
+    const pkg = JSON.parse(
+      (
+        createRequire(require.resolve('app-builder-lib/package.json'))('@electron/asar') as {
+          extractFile(a: string, f: string): Buffer;
+        }
+      )
+        .extractFile(join(resources, 'app.asar'), 'package.json')
+        .toString(),
+    ) as { main: string; homepage: string };
+    expect(pkg).toMatchObject({
+      main: 'dist/main/main.js',
+      homepage: 'https://github.com/zeta-flash/zeta-flash',
+    });
+  });
+
+  it('unpacks every native module, with its .node files, from the asar', () => {
+    for (const m of NATIVE_MODULES) {
+      const dir = join(resources, 'app.asar.unpacked', 'node_modules', m);
+      expect(findFiles(dir, (f) => f.endsWith('.node')).length, m).toBeGreaterThan(0);
+    }
+  });
+
+  it('the layout main/resources.ts expects: nothing missing, the helper where main/ looks and running', () => {
+    const r = appResources({
+      isPackaged: true,
+      resourcesPath: resources,
+      appPath: join(resources, 'app.asar'),
+    });
+    expect(missingResources(r)).toEqual([]);
+    const launch = helperLaunchFor({
+      platform: 'linux',
+      execPath: join(out, 'linux-unpacked', 'zeta-flash'),
+      electron: '41.7.1',
+      entry: '/unused',
+      isPackaged: true,
+      helperDir: r.helper,
+    });
+    const exe = launch.kind === 'command' ? (launch.command[0] ?? '') : '';
+    const run = spawnSync(exe, ['write'], { encoding: 'utf8', input: '' });
+    expect(run.status).toBe(2);
+    expect(run.stdout).toContain('ZFLASH_HELPER_USAGE');
   });
 });
 
