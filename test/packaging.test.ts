@@ -83,6 +83,12 @@ describe('electron-builder.yml against electron-builder’s own schema', () => {
     expect(config.linux['target']).toEqual(['AppImage', 'deb']);
     expect(config.win['target']).toEqual([{ target: 'nsis', arch: ['x64'] }]);
     expect(config.mac['hardenedRuntime']).toBe(true);
+    // macOS asks before the app reads a file on a USB drive; this is what the prompt says.
+    expect(config.mac['extendInfo']).toEqual({
+      NSRemovableVolumesUsageDescription: expect.stringMatching(
+        /^Zeta Flash reads the installer image/,
+      ),
+    });
     // Notarization runs when credentials are in the environment; `notarize: false` would
     // switch it off for good, and `true` is not an option of this electron-builder.
     expect(config.mac['notarize']).toBeUndefined();
