@@ -34,8 +34,9 @@ import { HELPER_ENTRY } from '../app/helper/client.js';
 import { APP } from '../app/version.js';
 import { broadcastToWindows, registerIpc } from './ipc/electron-ipc.js';
 import { createMainService, type Dialogs } from './ipc/handlers.js';
-import { helperCommandFor } from './helper-command.js';
+import { helperLaunchFor, stageHelper } from './helper-command.js';
 import { menuTemplate } from './menu.js';
+import { appResources, isoBuildHelp, missingResources, type AppResources } from './resources.js';
 import {
   APP_SCHEME,
   builtPaths,
@@ -101,7 +102,10 @@ const dialogs: Dialogs = {
 };
 
 function createWindow(): BrowserWindow {
-  const win = new BrowserWindow(windowOptions(BUILT.preload, { devTools: !app.isPackaged }));
+  // Electronegativity cannot see into windowOptions() (main/security.ts): contextIsolation and
+  // sandbox are on there, checked item by item by security.test.ts, and every new window (the
+  // middle-click "auxclick" one too) is denied by hardenContents on every WebContents.
+  const win = new BrowserWindow(windowOptions(BUILT.preload, { devTools: !app.isPackaged })); // eng-disable CONTEXT_ISOLATION_JS_CHECK SANDBOX_JS_CHECK AUXCLICK_JS_CHECK
   win.once('ready-to-show', () => win.show());
   void win.loadURL(RENDERER_URL);
   return win;
@@ -114,19 +118,79 @@ function focusWindow(): void {
   win.focus();
 }
 
-async function start(): Promise<void> {
-  denyAllPermissions(session.defaultSession);
-  protocol.handle(APP_SCHEME, (request) => serveAppRequest(BUILT.renderer, request));
-
-  const nixosFolder = app.isPackaged
-    ? join(process.resourcesPath, 'nixos')
-    : join(app.getAppPath(), 'nixos');
-  const helperCommand = helperCommandFor({
+/**
+ * The helper's argv (main/helper-command.ts). An AppImage's helper is first copied out of the
+ * FUSE mount root cannot read, into XDG_RUNTIME_DIR (else our userData), for this run.
+ */
+async function resolveHelperCommand(
+  resources: AppResources,
+): Promise<readonly string[] | undefined> {
+  const launch = helperLaunchFor({
     platform: process.platform,
     execPath: process.execPath,
     electron: process.versions.electron,
     entry: HELPER_ENTRY,
+    isPackaged: app.isPackaged,
+    helperDir: resources.helper,
+    appImage: process.env['APPIMAGE'],
   });
+  switch (launch.kind) {
+    case 'engine-default':
+      return undefined;
+    case 'command':
+      return launch.command;
+    case 'staged': {
+      try {
+        const staged = await stageHelper({
+          source: launch.source,
+          executable: launch.executable,
+          base: process.env['XDG_RUNTIME_DIR'] ?? app.getPath('userData'),
+        });
+        app.on('will-quit', () => staged.dispose());
+        return staged.command;
+      } catch (err) {
+        // The window still opens; a flash then fails with pkexec's own reason, in the app.
+        console.error(`zeta-flash: could not copy the helper out of the AppImage: ${String(err)}`);
+        return [join(launch.source, launch.executable)];
+      }
+    }
+  }
+}
+
+/** Help menu: where the bundled flake is, how to build the ISO; open the folder or copy. */
+async function showNixosFolder(resources: AppResources): Promise<void> {
+  const help = isoBuildHelp(resources, process.platform);
+  const options = {
+    type: 'info' as const,
+    title: help.title,
+    message: help.message,
+    detail: help.detail,
+    buttons: ['Open Folder', 'Copy Command', 'Close'],
+    defaultId: 0,
+    cancelId: 2,
+    noLink: true,
+  };
+  const win = BrowserWindow.getFocusedWindow() ?? BrowserWindow.getAllWindows()[0];
+  const { response } = win
+    ? await dialog.showMessageBox(win, options)
+    : await dialog.showMessageBox(options);
+  if (response === 0) await shell.openPath(resources.nixos);
+  if (response === 1) clipboard.writeText(help.command);
+}
+
+async function start(): Promise<void> {
+  denyAllPermissions(session.defaultSession);
+  protocol.handle(APP_SCHEME, (request) => serveAppRequest(BUILT.renderer, request));
+
+  const resources = appResources({
+    isPackaged: app.isPackaged,
+    resourcesPath: process.resourcesPath,
+    appPath: app.getAppPath(),
+  });
+  const missing = missingResources(resources);
+  if (missing.length > 0) console.error(`zeta-flash: missing resources: ${missing.join(', ')}`);
+  const nixosFolder = resources.nixos;
+  const helperCommand = await resolveHelperCommand(resources);
   const service = createMainService({
     app: APP,
     runtime: `electron ${process.versions.electron ?? '?'}, node ${process.versions.node}`,
@@ -182,7 +246,7 @@ async function start(): Promise<void> {
             const win = BrowserWindow.getFocusedWindow() ?? BrowserWindow.getAllWindows()[0];
             win?.webContents.send('app:show-diagnostics', {});
           },
-          openNixosFolder: () => void shell.openPath(nixosFolder),
+          showNixosFolder: () => void showNixosFolder(resources),
         },
         process.platform,
       ),

@@ -1,13 +1,15 @@
 /**
  * The application menu: the usual roles, plus "Diagnostics" (the photo-friendly screen, at any
- * time, not only after a failure) and "Open the Bundled NixOS Folder". Pure data so a test
- * can read it without Electron.
+ * time, not only after a failure) and the bundled NixOS flake (a dialog that opens its folder
+ * and says how to build the installer ISO from it: main/resources.ts isoBuildHelp). Pure data so
+ * a test can read it without Electron.
  */
 import type { MenuItemConstructorOptions } from 'electron';
 
 export interface MenuActions {
   showDiagnostics(): void;
-  openNixosFolder(): void;
+  /** Says where the bundled flake is and how to build the ISO; offers to open the folder. */
+  showNixosFolder(): void;
 }
 
 export function menuTemplate(
@@ -25,8 +27,8 @@ export function menuTemplate(
       },
       {
         id: 'nixos-folder',
-        label: 'Open the Bundled NixOS Folder',
-        click: () => actions.openNixosFolder(),
+        label: 'Bundled NixOS Flake and Installer ISO…',
+        click: () => actions.showNixosFolder(),
       },
     ],
   };

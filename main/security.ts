@@ -11,7 +11,7 @@
  *    <webview> (tag off, attach refused) · 13 navigation blocked · 14 new windows denied ·
  *    15 no shell.openExternal at all (lint bans it) · 16 a current Electron · 17 IPC senders
  *    checked (ipc/electron-ipc.ts) · 18 a custom protocol, not file:// · 19 fuses: set at
- *    packaging (electron-builder), not yet · 20 no Electron API reaches the page (the preload
+ *    packaging (electron-builder.yml electronFuses, RunAsNode off) · 20 no Electron API reaches the page (the preload
  *    exposes only window.zflash's named methods).
  */
 import { readFile, realpath, stat } from 'node:fs/promises';

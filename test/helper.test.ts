@@ -595,7 +595,7 @@ describe('the client maps what pkexec itself says', () => {
     expectNothingTouched();
   });
 
-  it('passes the job to pkexec as argv, with the requester, and never its own SUDO_UID', async () => {
+  it('passes the job to pkexec as argv, with the requester and the drive, and never its own SUDO_UID', async () => {
     const argsFile = `${tmp.path}/pkexec-args.txt`;
     const bin = fakePkexec(
       'bin-args',
@@ -618,6 +618,8 @@ describe('the client maps what pkexec itself says', () => {
       expect.stringMatching(/zflash-job-\d+-\w{6}\/job\.json$/),
       '--requester',
       '1000',
+      '--drive',
+      target.loop.device,
     ]);
     const env = readFileSync(`${argsFile}.env`, 'utf8');
     expect(env).not.toMatch(/^(SUDO|PKEXEC)_UID=/m);

@@ -29,7 +29,13 @@ import {
   targetError,
   ZflashError,
 } from '../errors.js';
-import { elevationFor, isDenied, isDismissed, type Elevation } from './elevation.js';
+import {
+  elevationFor,
+  elevationPrompt,
+  isDenied,
+  isDismissed,
+  type Elevation,
+} from './elevation.js';
 import {
   CANCEL_FILE,
   errorBodySchema,
@@ -136,12 +142,14 @@ async function runVerb(
     if (channel === 'files') {
       await writeFile(join(dir, EVENTS_FILE), '', { mode: 0o600, flag: 'wx' });
     }
+    const drive = request.drive?.device ?? null;
     const argv = helperArgv({
       helperCommand: options.helperCommand ?? defaultHelperCommand(),
       verb,
       jobPath,
       channel,
       requester,
+      drive,
     });
     const elevation = elevationFor({
       platform,
@@ -149,6 +157,7 @@ async function runVerb(
       argv,
       env: options.env,
       exists: existsSync,
+      prompt: elevationPrompt(verb, drive),
     });
     if (elevation.kind === 'unavailable') {
       throw targetError(
@@ -170,6 +179,11 @@ export function helperArgv(input: {
   readonly jobPath: string;
   readonly channel: Channel;
   readonly requester: number | null;
+  /**
+   * The drive the job names, shown by the password prompt (polkit's `$(command_line)`, UAC's
+   * details); the helper refuses a job whose drive is not this one, so the prompt cannot lie.
+   */
+  readonly drive?: string | null;
 }): string[] {
   return [
     ...input.helperCommand,
@@ -178,6 +192,8 @@ export function helperArgv(input: {
     input.jobPath,
     ...(input.channel === 'files' ? ['--channel', 'files'] : []),
     ...(input.requester !== null ? ['--requester', String(input.requester)] : []),
+    // Last: pkexec's shortened command line (polkit's $(cmdline_short)) keeps the end.
+    ...(input.drive ? ['--drive', input.drive] : []),
   ];
 }
 

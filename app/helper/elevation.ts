@@ -19,6 +19,8 @@ export interface ElevationInput {
   readonly argv: readonly string[];
   readonly env: NodeJS.ProcessEnv;
   readonly exists: (path: string) => boolean;
+  /** What the macOS password dialog says (else it reads "osascript wants to make changes"). */
+  readonly prompt?: string;
 }
 
 export type Elevation =
@@ -117,7 +119,8 @@ export function elevationFor(input: ElevationInput): Elevation {
       return { kind: 'pkexec', command: pkexec, args: [command, ...args] };
     }
     case 'darwin': {
-      const script = `do shell script ${appleScriptString(input.argv.map(shellQuote).join(' '))} with administrator privileges`;
+      const prompt = input.prompt ? ` with prompt ${appleScriptString(input.prompt)}` : '';
+      const script = `do shell script ${appleScriptString(input.argv.map(shellQuote).join(' '))}${prompt} with administrator privileges`;
       return { kind: 'osascript', command: '/usr/bin/osascript', args: ['-e', script] };
     }
     case 'win32': {
@@ -138,6 +141,18 @@ export function elevationFor(input: ElevationInput): Elevation {
     default:
       return { kind: 'unavailable', reason: `raw writes are not supported on ${input.platform}` };
   }
+}
+
+/**
+ * The sentence the password dialog shows where the OS lets us choose it (macOS): who asks and
+ * for which drive. On Linux the polkit action's message says it (build/linux/), on Windows the
+ * helper's version information.
+ */
+export function elevationPrompt(verb: 'write' | 'inject', drive: string | null): string {
+  if (!drive) return 'Zeta Flash needs an administrator to write a drive.';
+  return verb === 'inject'
+    ? `Zeta Flash wants to write a node's files to the drive ${drive}.`
+    : `Zeta Flash wants to erase the drive ${drive} and write the installer to it.`;
 }
 
 /** Whether the elevation tool's own exit means "the operator dismissed the prompt". */

@@ -53,6 +53,8 @@ export interface HelperArgs {
   readonly job: string;
   readonly channel: 'stdio' | 'files';
   readonly requester: string | undefined;
+  /** The drive the password prompt showed (display only; must be the job's drive). */
+  readonly drive?: string | undefined;
 }
 
 const usage = (why: string) =>
@@ -71,6 +73,7 @@ export function parseHelperArgs(argv: readonly string[]): HelperArgs {
         job: { type: 'string' },
         channel: { type: 'string' },
         requester: { type: 'string' },
+        drive: { type: 'string' },
       },
       allowPositionals: true,
       strict: true,
@@ -85,7 +88,13 @@ export function parseHelperArgs(argv: readonly string[]): HelperArgs {
   if (!values.job) throw usage('--job FILE is missing');
   const channel = values.channel ?? 'stdio';
   if (channel !== 'stdio' && channel !== 'files') throw usage('--channel must be files or stdio');
-  return { verb: verb as HelperVerb, job: values.job, channel, requester: values.requester };
+  return {
+    verb: verb as HelperVerb,
+    job: values.job,
+    channel,
+    requester: values.requester,
+    ...(values.drive !== undefined ? { drive: values.drive } : {}),
+  };
 }
 
 function parseJob(verb: HelperVerb, text: string) {
@@ -175,6 +184,11 @@ export async function helperMain(argv: readonly string[], env: NodeJS.ProcessEnv
       };
     }
     const job = parseJob(verb, await readJobFile(jobPath, requester));
+    // The prompt the operator approved named this drive (polkit, UAC details): a job for any
+    // other drive is not what they approved.
+    if (args.drive !== undefined && args.drive !== (job.drive?.device ?? null)) {
+      throw usage(`--drive ${args.drive} is not the drive the job names`);
+    }
     parentPid = job.parentPid;
     const ctx = { signal: controller.signal, emit };
     const result =
