@@ -14,16 +14,15 @@ import { ZflashError, type ErrorCode } from './errors.js';
 const defaultRequire = createRequire(import.meta.url);
 
 /**
- * The packages holding `.node` binaries that the engine loads, directly or through etcher-sdk:
- * packaging must unpack these from the asar (a `.node` file cannot be dlopen()ed from inside
- * one). `mountutils` is loaded by etcher-sdk's BlockDevice when it unmounts a drive.
+ * The packages holding `.node` binaries that the engine loads: packaging must unpack these
+ * from the asar (a `.node` file cannot be dlopen()ed from inside one). etcher-sdk (and its
+ * mountutils) is a development dependency now, used by the benchmarks only.
  */
 export const NATIVE_MODULES = [
   '@ronomon/direct-io',
   'xxhash-addon',
   'lzma-native',
   'drivelist',
-  'mountutils',
   'zstd-napi',
 ] as const;
 

@@ -210,7 +210,7 @@ async function start(): Promise<void> {
     },
     catalog: {
       manifestUrl: process.env['ZFLASH_MANIFEST_URL'] || DEFAULT_MANIFEST_URL,
-      keys: trustedKeys(RELEASE_PUBLIC_KEYS),
+      keys: () => trustedKeys(RELEASE_PUBLIC_KEYS),
     },
     allowLoop: process.platform === 'linux' && process.env['ZFLASH_ALLOW_LOOP'] === '1',
     dialogs,

@@ -33,11 +33,10 @@ export const HELPER_BASENAME = 'zeta-flash-helper';
 /** Node's SEA sentinel (node/src/node_sea.cc): postject flips the byte after it. */
 export const SEA_SENTINEL_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /**
- * app/native.ts NATIVE_MODULES entries the helper never loads. mountutils is etcher-sdk's,
- * and only the benchmarks use etcher-sdk now; it is also NAN-built (tied to one runtime's
- * ABI), so the Electron build of it could not load in the helper anyway.
+ * app/native.ts NATIVE_MODULES entries the helper never loads (none today: every addon the
+ * engine loads is one the helper may need, and all are Node-API).
  */
-export const NOT_LOADED_BY_HELPER = ['mountutils'];
+export const NOT_LOADED_BY_HELPER = [];
 /** Pure-JS packages the helper loads from disk at run time (the bz2 decoder reads its .wasm). */
 export const RUNTIME_FILE_PACKAGES = ['@foxglove/wasm-bz2'];
 /** Dependencies used only to compile or download an addon, never require()d at run time. */

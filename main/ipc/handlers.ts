@@ -85,7 +85,11 @@ export interface Dialogs {
 /** Where the signed release manifest comes from and which keys sign it (app/catalog). */
 export interface CatalogDeps {
   readonly manifestUrl: string;
-  readonly keys: readonly KeyObject[];
+  /**
+   * The trusted release keys, asked for when needed: a build without a release key answers
+   * the catalogue with ZFLASH_CATALOG_NO_KEY instead of failing to start.
+   */
+  readonly keys: readonly KeyObject[] | (() => readonly KeyObject[]);
   readonly fetch?: FetchLike;
 }
 
@@ -534,7 +538,7 @@ export function createMainService(deps: HandlerDeps): MainService {
       const catalog = requireCatalog(deps.catalog);
       const manifest = await fetchReleaseManifest({
         manifestUrl: catalog.manifestUrl,
-        keys: catalog.keys,
+        keys: keysOf(catalog),
         ...(catalog.fetch ? { fetch: catalog.fetch } : {}),
       });
       const cached = await listCachedImages(deps.paths.cache).catch(() => []);
@@ -569,7 +573,7 @@ export function createMainService(deps: HandlerDeps): MainService {
       try {
         const opts = {
           manifestUrl: catalog.manifestUrl,
-          keys: catalog.keys,
+          keys: keysOf(catalog),
           signal: controller.signal,
           ...(catalog.fetch ? { fetch: catalog.fetch } : {}),
         };
@@ -630,6 +634,9 @@ export function createMainService(deps: HandlerDeps): MainService {
     },
   };
 }
+
+const keysOf = (c: CatalogDeps): readonly KeyObject[] =>
+  typeof c.keys === 'function' ? c.keys() : c.keys;
 
 function requireCatalog(catalog: CatalogDeps | undefined): CatalogDeps {
   if (catalog) return catalog;
