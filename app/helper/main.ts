@@ -1,6 +1,6 @@
 /**
  * The privileged one-shot helper:
- * `node helper/entry.js write|inject --job FILE [--channel files] [--requester UID]`.
+ * `node helper/entry.js write|write-many|inject --job FILE [--channel files] [--requester UID]`.
  *
  * Fixed verbs, the job in a file only its owner can read (never on the command line),
  * JSON lines out, the exit-code enum on exit — as VS Code's elevated `--file-write` does,
@@ -34,13 +34,17 @@ import {
   HELPER_VERBS,
   INJECT_VERB,
   injectJobSchema,
+  manyExitCode,
   STDERR_ERROR_MARKER,
+  WRITE_MANY_VERB,
   writeJobSchema,
+  writeManyJobSchema,
   type HelperEvent,
   type HelperVerb,
 } from './protocol.js';
 import { runInjectJob } from './run-inject.js';
 import { runWriteJob } from './run-job.js';
+import { runWriteManyJob } from './run-many.js';
 
 type Emit = (e: HelperEvent) => void;
 
@@ -99,8 +103,12 @@ function parseJob(verb: HelperVerb, text: string) {
       'Start the flash again from Zeta Flash.',
     );
   }
-  const parsed =
-    verb === HELPER_VERB ? writeJobSchema.safeParse(raw) : injectJobSchema.safeParse(raw);
+  const schemas = {
+    [HELPER_VERB]: writeJobSchema,
+    [WRITE_MANY_VERB]: writeManyJobSchema,
+    [INJECT_VERB]: injectJobSchema,
+  } as const;
+  const parsed = schemas[verb].safeParse(raw);
   if (!parsed.success) {
     throw inputError(
       'ZFLASH_HELPER_JOB',
@@ -177,6 +185,12 @@ export async function helperMain(argv: readonly string[], env: NodeJS.ProcessEnv
     const job = parseJob(verb, await readJobFile(jobPath, requester));
     parentPid = job.parentPid;
     const ctx = { signal: controller.signal, emit };
+    if (job.verb === WRITE_MANY_VERB) {
+      // Each drive's own result or error came already; the summary ends the job.
+      const summary = await runWriteManyJob(job, ctx);
+      emit(summary);
+      return manyExitCode(summary.drives);
+    }
     const result =
       job.verb === INJECT_VERB ? await runInjectJob(job, ctx) : await runWriteJob(job, ctx);
     emit(result);
