@@ -32,8 +32,6 @@ export interface WriteManyJobContext {
   readonly emit: (e: HelperEvent) => void;
   /** Injected by tests only, as for runWriteJob. */
   readonly computePatch?: typeof computeImagePatch;
-  /** Injected by tests only: opens one drive (default: re-check, then open). */
-  readonly openDrive?: typeof openJobDrive;
 }
 
 interface Stick {
@@ -72,7 +70,6 @@ export async function runWriteManyJob(
 ): Promise<ManySummary> {
   const { signal, emit } = ctx;
   const computePatch = ctx.computePatch ?? computeImagePatch;
-  const openDrive = ctx.openDrive ?? openJobDrive;
   emit({ type: 'progress', phase: 'preparing', bytes: 0, total: null, speed: 0, eta: null });
 
   // The image, once for every drive.
@@ -136,7 +133,7 @@ export async function runWriteManyJob(
         device: s.device,
         message: `ESP patch: ${s.patch.extents.length} ranges, ${s.patch.extents.reduce((n, e) => n + e.data.length, 0)} bytes`,
       });
-      const { dest, device, deviceNumber } = await openDrive(d, {
+      const { dest, device, deviceNumber } = await openJobDrive(d, {
         imagePath: job.image.path,
         imageSize: image.size,
         allowLoop: job.allowLoop,
