@@ -64,7 +64,7 @@ export function manyConfirmationText(plan: FlashManyPlan, partitions: readonly s
   const lines = [`This will ERASE ${drives.length} drives, each becoming its own node:`];
   drives.forEach((d, i) => {
     lines.push(
-      `  ${d.drive.device}: ${d.drive.description || 'unnamed drive'}, ${formatSize(d.drive.size)}, ${d.drive.busType}  →  node ${d.hostname}`,
+      `  ${d.drive.device}: ${d.drive.description || 'unnamed drive'}, ${formatSize(d.drive.size)}, ${d.drive.busType}  →  ${d.hostname}`,
     );
     for (const r of d.verdict.reasons) lines.push(`    warning: ${r.message}`);
     for (const l of (partitions[i] ?? '').trimEnd().split('\n').filter(Boolean))
