@@ -99,6 +99,15 @@ export const ERROR_CODES = {
     kind: 'input',
     doc: 'the node name pattern has no number or makes invalid hostnames',
   },
+  ZFLASH_DUPLICATE_DRIVE: {
+    kind: 'input',
+    doc: 'one flash names the same drive twice (also by another path to it)',
+  },
+  ZFLASH_DUPLICATE_HOSTNAME: {
+    kind: 'input',
+    doc: 'one flash would give two sticks the same hostname',
+  },
+  ZFLASH_TOO_MANY_DRIVES: { kind: 'input', doc: 'more drives than one flash writes at once (16)' },
   ZFLASH_ARCH_UNKNOWN: { kind: 'input', doc: 'an installer architecture Zeta Flash does not know' },
   ZFLASH_CATALOG_URL_INVALID: {
     kind: 'input',

@@ -49,7 +49,7 @@ const job = (base: string) => ({
   verb: 'write' as const,
   jobPath: `${base}/zflash-job-42-aBcDeF/job.json`,
   requester: 1000,
-  drive: '/dev/sdb',
+  drives: ['/dev/sdb'],
 });
 
 describe('helperLaunchFor: the helper of each install', () => {
@@ -282,7 +282,7 @@ describe('the elevated command line per target (what the prompt shows and runs)'
       verb: 'write',
       jobPath: 'C:\\Users\\Jane Doe\\AppData\\Local\\Temp\\zflash-job-42-aBcDeF\\job.json',
       requester: null,
-      drive: '\\\\.\\PhysicalDrive2',
+      drives: ['\\\\.\\PhysicalDrive2'],
     });
     const e = elevationFor({ platform: 'win32', isRoot: false, argv, env: {}, exists: () => true });
     expect(e.kind).toBe('uac');

@@ -244,7 +244,7 @@ describe('what the packaged helper refuses', () => {
     expect(r.code).toBe(2);
     expect(errorFromStderr(r.stderr)).toMatchObject({
       code: 'ZFLASH_HELPER_USAGE',
-      message: expect.stringContaining(`--drive ${b.loop.device} is not the drive the job names`),
+      message: expect.stringContaining(`--drive ${b.loop.device} is not what the job names`),
     });
     expect([sha256(readFileSync(a.file)), sha256(readFileSync(b.file))]).toEqual(before);
   });

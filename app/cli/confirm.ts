@@ -78,3 +78,45 @@ export async function confirmErase(
     throw cancelledError(`Nothing was written: ${device} was not confirmed.`);
   }
 }
+
+/**
+ * The same for several drives at once: shows `summary` and returns only when the name of
+ * every drive was typed (space-separated, any order, each once, nothing else).
+ */
+export async function confirmEraseAll(
+  io: CliIo,
+  devices: readonly string[],
+  summary: string,
+  opts: { stdinUsed: boolean },
+): Promise<void> {
+  const source = terminal(io, opts.stdinUsed);
+  if (!source) {
+    throw inputError(
+      'ZFLASH_CONFIRMATION_REQUIRED',
+      `Writing erases everything on ${devices.join(', ')}, and there is no terminal to confirm it on.`,
+      'Run it in a terminal to confirm, or confirm it in advance.',
+    );
+  }
+  io.stderr.write(summary.endsWith('\n') ? summary : `${summary}\n`);
+  io.stderr.write(
+    `Type the names of all ${devices.length} drives (${devices.map((d) => acceptedAnswers(d)[0]).join(' ')}, any order) to erase them and write the image; anything else cancels: `,
+  );
+  const answer = await ask(source, io.signal);
+  if (answer === null || !namesAll(answer, devices)) {
+    if (answer === null) io.stderr.write('\n');
+    throw cancelledError(`Nothing was written: ${devices.join(', ')} were not all confirmed.`);
+  }
+}
+
+/** Whether `answer` names each of `devices` exactly once and nothing else. */
+export function namesAll(answer: string, devices: readonly string[]): boolean {
+  const words = answer.trim().split(/\s+/).filter(Boolean);
+  if (words.length !== devices.length) return false;
+  const left = new Set(devices);
+  for (const w of words) {
+    const d = [...left].find((x) => acceptedAnswers(x).includes(w));
+    if (d === undefined) return false;
+    left.delete(d);
+  }
+  return left.size === 0;
+}

@@ -1,4 +1,8 @@
-/** `zflash flash <image> [--drive DEV | --target FILE] --host NAME --ssh-key FILE …` — a thin layer over prepareFlash/runFlash. */
+/**
+ * `zflash flash <image> [--drive DEV | --target FILE] --host NAME --ssh-key FILE …` — a thin
+ * layer over prepareFlash/runFlash; with several --drive, flash-many.ts over
+ * prepareFlashMany/runFlashMany.
+ */
 import { execFile } from 'node:child_process';
 import { basename } from 'node:path';
 import { scanDrives, type AssessedDrive, type DriveInfo } from '../drives/index.js';
@@ -16,6 +20,7 @@ import { prepareFlash, runFlash, type FlashPlan, type FlashTarget } from '../fla
 import { formatSize } from '../format.js';
 import { parse, wantsJson } from './args.js';
 import { confirmErase } from './confirm.js';
+import { flashMany, nextFreeNames } from './flash-many.js';
 import {
   identityFromOptions,
   identityHelp,
@@ -28,7 +33,7 @@ import { printJsonLine, printNotices, reportError } from './output.js';
 import { createProgressPrinter } from './progress-printer.js';
 import { resolveRosterPath, rosterOff } from './roster-path.js';
 
-const USAGE = `zflash flash <image> [--drive DEV | --target FILE [--force]] ${identityUsage} [--reflash] [--require-zeta] [--sha256 HEX] [--no-verify] [--no-eject] [--yes] [--json]`;
+const USAGE = `zflash flash <image> [--drive DEV [--drive DEV …] | --target FILE [--force]] ${identityUsage} [--reflash] [--host-pattern P] [--require-zeta] [--sha256 HEX] [--no-verify] [--no-eject] [--yes] [--json]`;
 
 export const flashHelp = `Usage: ${USAGE}
 
@@ -42,6 +47,14 @@ Where to write:
                      offered (you still confirm it); with several, choose one.
   --target FILE      write an image file instead (for a VM); needs no root
   --force            with --target: replace FILE if it exists
+
+Several sticks at once (--drive A --drive B …, up to 16):
+  The image is read once for all of them; each stick becomes its own node, named with
+  the next free names in --host-pattern (so no --host), with the same keys, roles,
+  Wi-Fi and password. You confirm by typing every drive's name. A stick that fails is
+  dropped with its own error and the others finish; the end lists every stick, and the
+  exit code is 0 only when all succeeded (else that of the first one that failed, 130
+  when cancelled).
 
 ${identityHelp}
 
@@ -70,7 +83,7 @@ Without --yes it shows the drive and asks you to type its name. Ctrl-C cancels (
 a cancelled stick is left without a partition table, so it cannot pass for a finished one.
 Loop devices are offered only when ZFLASH_ALLOW_LOOP=1 is set (tests, VM workflows).`;
 
-function lsblk(device: string): Promise<string> {
+export function lsblk(device: string): Promise<string> {
   return new Promise((res) => {
     execFile(
       'lsblk',
@@ -156,7 +169,7 @@ export const flashCommand: Command = async (argv, io) => {
       argv,
       {
         ...identityOptions,
-        drive: { type: 'string' },
+        drive: { type: 'string', multiple: true },
         target: { type: 'string' },
         force: { type: 'boolean' },
         sha256: { type: 'string' },
@@ -205,6 +218,58 @@ export const flashCommand: Command = async (argv, io) => {
       );
     const imagePath = positionals[0] ?? '';
     const allowLoop = io.env['ZFLASH_ALLOW_LOOP'] === '1';
+    const drives = (values.drive ?? []).map((d) => drivePath(d));
+    if (drives.length > 1) {
+      // Several sticks: each is its own node, named from the pattern.
+      const single = (['host', 'reflash', 'erase-disk'] as const).find((o) => values[o]);
+      if (single)
+        throw inputError(
+          'ZFLASH_USAGE',
+          `--${single} names one node, and ${drives.length} drives were given.`,
+          single === 'host'
+            ? 'Leave out --host: each stick gets the next free name in --host-pattern (default node-{nn}).'
+            : `Flash the sticks one at a time to use --${single}.`,
+        );
+      const rosterPath =
+        values['no-roster'] || (rosterOff(io.env) && !values.roster)
+          ? null
+          : resolveRosterPath(io.env, values.roster);
+      const opened = rosterPath ? await openRoster(rosterPath) : null;
+      const hostnames = nextFreeNames(
+        opened?.roster ?? null,
+        values['host-pattern'],
+        drives.length,
+      );
+      const { identity, notices, stdinUsed } = await identityFromOptions(
+        { ...values, host: hostnames[0] ?? '' },
+        () => readAllStdin(io.stdin),
+      );
+      return await flashMany(io, {
+        imagePath,
+        devices: drives,
+        identity,
+        hostnames,
+        roster: rosterPath && opened ? { path: rosterPath, roster: opened.roster } : null,
+        notices: [
+          ...(opened?.notices ?? []),
+          {
+            code: 'ZFLASH_NAME_SUGGESTED',
+            message: `The ${drives.length} sticks become ${hostnames.join(', ')}${rosterPath ? ', the next free names in the roster' : ''}.`,
+          },
+          ...notices,
+        ],
+        stdinUsed,
+        yes: !!values.yes,
+        json,
+        allowLoop,
+        sha256: values.sha256 ?? null,
+        verify: !values['no-verify'],
+        eject: !values['no-eject'],
+        requireZeta: !!values['require-zeta'],
+        lsblk,
+        driveLabel,
+      });
+    }
 
     // 1. The roster: the node's name (given, or the next free one) must be new unless re-flashed.
     const rosterPath =
@@ -232,7 +297,7 @@ export const flashCommand: Command = async (argv, io) => {
     let target: FlashTarget;
     let offered = false;
     if (values.target) target = { kind: 'file', path: values.target, overwrite: !!values.force };
-    else if (values.drive) target = { kind: 'drive', device: drivePath(values.drive) };
+    else if (drives[0]) target = { kind: 'drive', device: drives[0] };
     else {
       const picked = await pickDrive(imagePath, allowLoop);
       target = { kind: 'drive', device: picked.drive.drive.device };

@@ -30,6 +30,7 @@ export const progressEventSchema = z.object({
   speed: z.number().nonnegative(),
   /** Seconds left in the phase, from the same speed; null when it cannot be told. */
   eta: z.number().nonnegative().nullable(),
+  device: z.string().optional(),
 });
 
 export const flashResultSchema = z.object({
@@ -48,11 +49,16 @@ export const flashResultSchema = z.object({
   ejected: z.boolean(),
 });
 
+/**
+ * `device`: which stick an event is about, in a job that writes several (the helper's
+ * `write-many`: the drive exactly as the job names it). A single flash leaves it out; so does
+ * an event about the whole job (the image checksum pass). A result always names its device.
+ */
 export const flashEventSchema = z.discriminatedUnion('type', [
   progressEventSchema,
-  z.object({ type: z.literal('log'), message: z.string() }),
+  z.object({ type: z.literal('log'), message: z.string(), device: z.string().optional() }),
   flashResultSchema,
-  z.object({ type: z.literal('error'), error: errorJsonSchema }),
+  z.object({ type: z.literal('error'), error: errorJsonSchema, device: z.string().optional() }),
 ]);
 
 export type ProgressEvent = z.infer<typeof progressEventSchema>;

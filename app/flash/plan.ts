@@ -24,15 +24,28 @@ import { checkInstallerReadsPayload, requireZetaInstaller } from '../payload/ins
 import { MANIFEST_SCHEMA_VERSION } from '../payload/manifest.js';
 import { renderPayload } from '../payload/render.js';
 import { APP } from '../version.js';
-import { runHelper, type RunHelperOptions } from '../helper/client.js';
+import { runHelper, runWriteManyHelper, type RunHelperOptions } from '../helper/client.js';
 import {
   JOB_VERSION,
   HELPER_VERB,
+  manyExitCode,
+  MAX_JOB_DRIVES,
+  WRITE_MANY_VERB,
   writeJobSchema,
+  type HelperEvent,
+  type ManySummary,
   type WriteJobRequest,
+  type WriteManyJobRequest,
 } from '../helper/protocol.js';
 import { runWriteJob } from '../helper/run-job.js';
-import { cancelledError, toZflashError } from '../errors.js';
+import {
+  cancelledError,
+  inputError,
+  ioError,
+  toZflashError,
+  type ZflashError,
+  type ZflashErrorJson,
+} from '../errors.js';
 import type { FlashEvent, FlashResultEvent } from './events.js';
 import { checkFileTarget } from './destination.js';
 import { inspectImageFile, type ImageInfo } from './image-info.js';
@@ -186,7 +199,12 @@ export async function runFlash(job: WriteJobRequest, opts: RunFlashOptions): Pro
       ...opts.helper,
       ...(opts.signal ? { signal: opts.signal } : {}),
       // A write job's helper only ever speaks flash events; `injected` ends inject jobs.
-      ...(onEvent ? { onEvent: (e) => (e.type === 'injected' ? undefined : onEvent(e)) } : {}),
+      ...(onEvent
+        ? {
+            onEvent: (e) =>
+              e.type === 'injected' || e.type === 'summary' ? undefined : onEvent(e),
+          }
+        : {}),
     });
   }
   const emit = (e: FlashEvent) => opts.onEvent?.(e);
@@ -203,4 +221,266 @@ export async function runFlash(job: WriteJobRequest, opts: RunFlashOptions): Pro
     emit({ type: 'error', error: e.toJSON() });
     throw e;
   }
+}
+
+// --- several sticks at once -----------------------------------------------------------------
+
+export interface PrepareFlashManyOptions {
+  /** The image file (raw or compressed): read once for every drive. */
+  readonly image: string;
+  /** The drives, each with the node it becomes (its own hostname); at most MAX_JOB_DRIVES. */
+  readonly drives: readonly { readonly device: string; readonly identity: NodeIdentity }[];
+  readonly sha256?: string | null;
+  readonly verify?: boolean;
+  readonly eject?: boolean;
+  readonly allowLoop?: boolean;
+  readonly requireZeta?: boolean;
+  readonly now?: Date;
+  readonly signal?: AbortSignal;
+  readonly scan?: PrepareFlashOptions['scan'];
+}
+
+/** One drive of a many-drive flash as the operator confirms it. */
+export interface ManyDriveConfirmation {
+  /** The drive as the job names it (what every event of it carries as `device`). */
+  readonly device: string;
+  readonly hostname: string;
+  readonly drive: DriveInfo;
+  readonly verdict: Verdict;
+  readonly espFreeBytes: number;
+}
+
+export interface FlashManyConfirmation {
+  readonly image: ImageSummary;
+  readonly drives: readonly ManyDriveConfirmation[];
+}
+
+export interface FlashManyPlan {
+  readonly job: WriteManyJobRequest;
+  readonly confirm: FlashManyConfirmation;
+  readonly notices: readonly Notice[];
+}
+
+const duplicateDrive = (a: string, b: string) =>
+  inputError(
+    'ZFLASH_DUPLICATE_DRIVE',
+    a === b
+      ? `${a} is named twice; one flash writes each drive once.`
+      : `${a} and ${b} are the same drive; one flash writes each drive once.`,
+    'Name each stick once.',
+    { devices: [a, b] },
+  );
+
+/**
+ * `prepareFlash` for several drives at once: the image is checked once; every drive is judged
+ * by the policy and every node's files must fit the ESP; the same drive twice (also by
+ * another path), two drives for one hostname, or more than MAX_JOB_DRIVES refuse the plan.
+ * Nothing is written, and a refusal names the drive.
+ */
+export async function prepareFlashMany(opts: PrepareFlashManyOptions): Promise<FlashManyPlan> {
+  if (opts.drives.length === 0)
+    throw inputError('ZFLASH_USAGE', 'No drive was given.', 'Choose at least one stick.');
+  if (opts.drives.length > MAX_JOB_DRIVES)
+    throw inputError(
+      'ZFLASH_TOO_MANY_DRIVES',
+      `${opts.drives.length} drives were given; one flash writes at most ${MAX_JOB_DRIVES}.`,
+      `Flash them in batches of up to ${MAX_JOB_DRIVES}.`,
+      { count: opts.drives.length, max: MAX_JOB_DRIVES },
+    );
+  const byDevice = new Map<string, string>();
+  const byHost = new Map<string, string>();
+  for (const d of opts.drives) {
+    const first = byDevice.get(d.device);
+    if (first !== undefined) throw duplicateDrive(first, d.device);
+    byDevice.set(d.device, d.device);
+    const host = d.identity.hostname.toLowerCase();
+    const twin = byHost.get(host);
+    if (twin !== undefined)
+      throw inputError(
+        'ZFLASH_DUPLICATE_HOSTNAME',
+        `${twin} and ${d.device} would both become ${host}; each stick needs a node name of its own.`,
+        'Give each stick its own hostname (or let the roster pick the next free names).',
+        { hostname: host, devices: [twin, d.device] },
+      );
+    byHost.set(host, d.device);
+  }
+
+  const imagePath = resolve(opts.image);
+  const now = opts.now ?? new Date();
+  const given = opts.sha256 ? parseSha256Hex(opts.sha256) : null;
+  const { info, source: image } = await inspectImageFile(imagePath, {
+    sidecar: given === null,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  const sha256 = given ?? info.sha256;
+  const sha256Source: ImageSummary['sha256Source'] = given ? 'given' : info.sha256Source;
+  if (opts.requireZeta) requireZetaInstaller(info.installer);
+  checkInstallerReadsPayload(info.installer, MANIFEST_SCHEMA_VERSION, APP);
+
+  const drives: ManyDriveConfirmation[] = [];
+  const nodes = new Map<string, string>();
+  for (const d of opts.drives) {
+    if (opts.signal?.aborted) throw cancelledError();
+    // Each node's files must fit the image's ESP.
+    const files = renderPayload(d.identity, { createdAt: now, imageSha256: sha256 });
+    const patch = await computeImagePatch(image, files, {
+      now,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    const checked = await recheckDrive(d.device, {
+      ...opts.scan,
+      imagePath,
+      imageSize: image.size,
+      allowLoop: opts.allowLoop ?? false,
+    });
+    if (checked.verdict.status === 'refused') throw driveRefusedError(checked);
+    // Two paths to one drive: the same node, or the same drive in the scan.
+    for (const key of [checked.deviceNumber, checked.drive.device]) {
+      if (key === null) continue;
+      const first = nodes.get(key);
+      if (first !== undefined) throw duplicateDrive(first, d.device);
+      nodes.set(key, d.device);
+    }
+    drives.push({
+      device: checked.drive.device,
+      hostname: d.identity.hostname,
+      drive: checked.drive,
+      verdict: checked.verdict,
+      espFreeBytes: patch.esp.freeBytes,
+    });
+  }
+
+  const job: WriteManyJobRequest = {
+    version: JOB_VERSION,
+    verb: WRITE_MANY_VERB,
+    image: { path: imagePath, sha256 },
+    drives: drives.map((c, i) => ({
+      device: c.device,
+      expectedSize: c.drive.size,
+      identity: (opts.drives[i] as PrepareFlashManyOptions['drives'][number]).identity,
+    })),
+    createdAt: now.toISOString(),
+    verify: opts.verify ?? true,
+    eject: opts.eject ?? true,
+    allowLoop: opts.allowLoop ?? false,
+  };
+  return {
+    job,
+    confirm: { image: { ...info, sha256, sha256Source }, drives },
+    notices: info.notices,
+  };
+}
+
+/** How one drive of a many-drive flash ended. */
+export type FlashManyOutcome =
+  | {
+      readonly device: string;
+      readonly hostname: string;
+      readonly ok: true;
+      readonly result: FlashResult;
+    }
+  | {
+      readonly device: string;
+      readonly hostname: string;
+      readonly ok: false;
+      readonly error: ZflashErrorJson;
+    };
+
+export interface FlashManyResult {
+  /** One per drive, in the job's order. */
+  readonly drives: readonly FlashManyOutcome[];
+  /** Bytes read from the image for all drives together; null when the helper did not say. */
+  readonly imageBytesRead: number | null;
+  /** 0 when every drive is done; else as the helper's (`manyExitCode` in helper/protocol.ts). */
+  readonly exitCode: number;
+}
+
+/**
+ * Each event with the drive it is about, `null` for the job as a whole (the image's
+ * checksum pass). A per-drive view (one session per drive, app/flash/sessions.ts) wraps its
+ * handler in `eachDrive` so that every drive's session sees a whole flash's events.
+ */
+export type ManyEventHandler = (device: string | null, e: FlashEvent) => void;
+
+export interface RunFlashManyOptions {
+  readonly signal?: AbortSignal;
+  readonly onEvent?: ManyEventHandler;
+  readonly helper: RunFlashOptions['helper'];
+}
+
+/** A ManyEventHandler that hands job-wide events to every drive of `devices`. */
+export function eachDrive(
+  devices: readonly string[],
+  onEvent: (device: string, e: FlashEvent) => void,
+): ManyEventHandler {
+  return (device, e) => {
+    if (device !== null) onEvent(device, e);
+    else for (const d of devices) onEvent(d, e);
+  };
+}
+
+/**
+ * Executes a prepared many-drive job in one privileged helper run: one image read, every
+ * drive written at once. Resolves with every drive's outcome (a failed drive does not stop
+ * the others); throws only when the job as a whole did not run (the helper refused it, the
+ * image's checksum, elevation) before any drive ended.
+ */
+export async function runFlashMany(
+  job: WriteManyJobRequest,
+  opts: RunFlashManyOptions,
+): Promise<FlashManyResult> {
+  const ends = new Map<string, FlashResult | ZflashErrorJson>();
+  const known = new Set(job.drives.map((d) => d.device));
+  const onHelperEvent = (e: HelperEvent) => {
+    if (e.type === 'summary' || e.type === 'injected') return;
+    const device = e.device !== undefined && known.has(e.device) ? e.device : null;
+    if (device !== null && e.type === 'result') ends.set(device, e);
+    if (device !== null && e.type === 'error') ends.set(device, e.error);
+    opts.onEvent?.(device, e);
+  };
+  let summary: ManySummary | null = null;
+  let jobError: ZflashError | null = null;
+  try {
+    summary = await runWriteManyHelper(job, {
+      ...opts.helper,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      onEvent: onHelperEvent,
+    });
+  } catch (err) {
+    jobError = toZflashError(err);
+    // Nothing was said about any drive: the job did not run, and that is its one error.
+    if (ends.size === 0) throw jobError;
+  }
+  const drives = job.drives.map((d): FlashManyOutcome => {
+    const hostname = d.identity.hostname;
+    const end = ends.get(d.device);
+    if (end && 'type' in end) return { device: d.device, hostname, ok: true, result: end };
+    if (end) return { device: d.device, hostname, ok: false, error: end };
+    // The helper ended (or died) without a word about this drive.
+    const error = (
+      jobError ??
+      ioError(
+        'ZFLASH_HELPER_DIED',
+        `The writer ended without saying how ${d.device} ended.`,
+        'Do not use this stick as it is: flash it again.',
+        { device: d.device },
+      )
+    ).toJSON();
+    opts.onEvent?.(d.device, { type: 'error', device: d.device, error });
+    return { device: d.device, hostname, ok: false, error };
+  });
+  return {
+    drives,
+    imageBytesRead: summary?.imageBytesRead ?? null,
+    exitCode: manyExitCode(
+      drives.map((o) =>
+        o.ok
+          ? { status: 'done' as const, exitCode: 0 }
+          : {
+              status: o.error.kind === 'cancelled' ? ('cancelled' as const) : ('failed' as const),
+              exitCode: o.error.exitCode,
+            },
+      ),
+    ),
+  };
 }

@@ -76,6 +76,13 @@ export interface WriteJob {
   readonly verify?: boolean;
   /** Block size and queue depth (default DEFAULT_IO). */
   readonly io?: Partial<IoTuning>;
+  /**
+   * Where the overlaid blocks come from, opened once the target is wiped: by default
+   * `openImageBlocks(image, patch, …)`. write-many.ts hands each stick its own view of one
+   * shared read, with that stick's patch on top. It must yield the image with `patch`
+   * applied: a verify mismatch is located by reading `image` again and applying `patch`.
+   */
+  readonly source?: (o: { chunkBytes: number; signal?: AbortSignal }) => Promise<BlockSource>;
 }
 
 export interface WriteResult {
@@ -557,10 +564,8 @@ export async function writeImage(job: WriteJob): Promise<WriteResult> {
 
     progress.start('writing', total);
     const pool = new BlockPool(2 * io.depth + 1, io.blockBytes);
-    const src = await openImageBlocks(image, job.patch, {
-      chunkBytes: io.blockBytes,
-      ...(signal ? { signal } : {}),
-    });
+    const open = job.source ?? ((o) => openImageBlocks(image, job.patch, o));
+    const src = await open({ chunkBytes: io.blockBytes, ...(signal ? { signal } : {}) });
     try {
       pumped = await pump(src, dest, pool, { depth: io.depth, total, signal, progress });
     } finally {

@@ -45,13 +45,17 @@ import {
   INJECT_VERB,
   JOB_DIR_PREFIX,
   JOB_FILE,
+  jobDrives,
   STDERR_ERROR_MARKER,
+  WRITE_MANY_VERB,
   type HelperEvent,
   type HelperResult,
   type HelperVerb,
   type InjectHelperResult,
   type InjectJobRequest,
+  type ManySummary,
   type WriteJobRequest,
+  type WriteManyJobRequest,
 } from './protocol.js';
 
 export const HELPER_ENTRY = fileURLToPath(new URL('./entry.js', import.meta.url));
@@ -102,6 +106,22 @@ export async function runInjectHelper(
   return end;
 }
 
+/**
+ * Flashes several drives in one helper run (verb `write-many`). Resolves with the helper's
+ * summary whenever it gets that far, whatever each drive's outcome: every drive's own
+ * `result` or `error` event (carrying `device`) reaches `onEvent` first. Throws only when the
+ * job as a whole did not run (refused, elevation denied, the image's checksum, the helper
+ * died): then the error is the job's, not a drive's.
+ */
+export async function runWriteManyHelper(
+  request: WriteManyJobRequest,
+  options: RunHelperOptions,
+): Promise<ManySummary> {
+  const end = await runVerb(WRITE_MANY_VERB, request, options);
+  if (end.type !== 'summary') throw unexpectedEnd(end);
+  return end;
+}
+
 const unexpectedEnd = (e: HelperEvent) =>
   ioError(
     'ZFLASH_HELPER_DIED',
@@ -109,7 +129,7 @@ const unexpectedEnd = (e: HelperEvent) =>
     'Reinstall Zeta Flash; if it happens again, save the diagnostics and report it.',
   );
 
-type FinalEvent = Extract<HelperEvent, { type: 'result' | 'injected' }>;
+type FinalEvent = Extract<HelperEvent, { type: 'result' | 'injected' | 'summary' }>;
 
 /** The helper must not inherit an elevation it did not get: see main.ts resolveRequester. */
 const ELEVATION_VARS = new Set(['PKEXEC_UID', 'SUDO_UID']);
@@ -120,7 +140,7 @@ function helperEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 async function runVerb(
   verb: HelperVerb,
-  request: WriteJobRequest | InjectJobRequest,
+  request: WriteJobRequest | WriteManyJobRequest | InjectJobRequest,
   options: RunHelperOptions,
 ): Promise<FinalEvent> {
   if (options.signal?.aborted) throw cancelledError();
@@ -142,14 +162,14 @@ async function runVerb(
     if (channel === 'files') {
       await writeFile(join(dir, EVENTS_FILE), '', { mode: 0o600, flag: 'wx' });
     }
-    const drive = request.drive?.device ?? null;
+    const drives = jobDrives(request);
     const argv = helperArgv({
       helperCommand: options.helperCommand ?? defaultHelperCommand(),
       verb,
       jobPath,
       channel,
       requester,
-      drive,
+      drives,
     });
     const elevation = elevationFor({
       platform,
@@ -157,7 +177,7 @@ async function runVerb(
       argv,
       env: options.env,
       exists: existsSync,
-      prompt: elevationPrompt(verb, drive),
+      prompt: elevationPrompt(verb, drives),
     });
     if (elevation.kind === 'unavailable') {
       throw targetError(
@@ -166,7 +186,12 @@ async function runVerb(
         'Run the command as an administrator (for example with sudo).',
       );
     }
-    return await spawnHelper(elevation, options, channel === 'files' ? dir : null);
+    return await spawnHelper(
+      elevation,
+      options,
+      channel === 'files' ? dir : null,
+      verb === WRITE_MANY_VERB,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -180,10 +205,10 @@ export function helperArgv(input: {
   readonly channel: Channel;
   readonly requester: number | null;
   /**
-   * The drive the job names, shown by the password prompt (polkit's `$(command_line)`, UAC's
-   * details); the helper refuses a job whose drive is not this one, so the prompt cannot lie.
+   * The drives the job names, shown by the password prompt (polkit's `$(command_line)`, UAC's
+   * details); the helper refuses a job whose drives are not these, so the prompt cannot lie.
    */
-  readonly drive?: string | null;
+  readonly drives?: readonly string[];
 }): string[] {
   return [
     ...input.helperCommand,
@@ -193,7 +218,7 @@ export function helperArgv(input: {
     ...(input.channel === 'files' ? ['--channel', 'files'] : []),
     ...(input.requester !== null ? ['--requester', String(input.requester)] : []),
     // Last: pkexec's shortened command line (polkit's $(cmdline_short)) keeps the end.
-    ...(input.drive ? ['--drive', input.drive] : []),
+    ...(input.drives ?? []).flatMap((d) => ['--drive', d]),
   ];
 }
 
@@ -305,6 +330,7 @@ function spawnHelper(
   elevation: Exclude<Elevation, { kind: 'unavailable' }>,
   options: RunHelperOptions,
   filesDir: string | null,
+  many = false,
 ): Promise<FinalEvent> {
   return new Promise((resolve, reject) => {
     const child = spawn(elevation.command, [...elevation.args], {
@@ -334,8 +360,11 @@ function spawnHelper(
       }
       if (!parsed.success) return;
       const e = parsed.data;
-      if (e.type === 'result' || e.type === 'injected') final = e;
-      else if (e.type === 'error') {
+      // A write-many job's drives each end with their own result or error (with `device`);
+      // only its summary ends the job, and only an error without a device is the job's.
+      if (e.type === 'summary' || ((e.type === 'result' || e.type === 'injected') && !many))
+        final = e;
+      else if (e.type === 'error' && e.device === undefined) {
         const { kind, code, message, hint, details } = e.error;
         error = new ZflashError(kind, code, message, hint, details);
       }
@@ -391,7 +420,8 @@ function spawnHelper(
     });
 
     const settle = (code: number | null) => {
-      if (final && code === 0) return resolve(final);
+      // A summary ends the job whatever its exit code: it says how each drive ended.
+      if (final && (code === 0 || final.type === 'summary')) return resolve(final);
       if (error) return reject(error);
       // Nothing came through the channel: what the helper said on stderr, if anything.
       const said = errorFromStderr(stderr);

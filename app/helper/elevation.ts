@@ -148,11 +148,16 @@ export function elevationFor(input: ElevationInput): Elevation {
  * for which drive. On Linux the polkit action's message says it (build/linux/), on Windows the
  * helper's version information.
  */
-export function elevationPrompt(verb: 'write' | 'inject', drive: string | null): string {
-  if (!drive) return 'Zeta Flash needs an administrator to write a drive.';
-  return verb === 'inject'
-    ? `Zeta Flash wants to write a node's files to the drive ${drive}.`
-    : `Zeta Flash wants to erase the drive ${drive} and write the installer to it.`;
+export function elevationPrompt(
+  verb: 'write' | 'write-many' | 'inject',
+  drives: string | null | readonly string[],
+): string {
+  const list = drives === null ? [] : typeof drives === 'string' ? [drives] : [...drives];
+  if (list.length === 0) return 'Zeta Flash needs an administrator to write a drive.';
+  if (verb === 'inject') return `Zeta Flash wants to write a node's files to the drive ${list[0]}.`;
+  if (list.length === 1)
+    return `Zeta Flash wants to erase the drive ${list[0]} and write the installer to it.`;
+  return `Zeta Flash wants to erase the drives ${list.join(', ')} and write the installer to each.`;
 }
 
 /** Whether the elevation tool's own exit means "the operator dismissed the prompt". */

@@ -1,6 +1,6 @@
 /**
  * The privileged one-shot helper:
- * `node helper/entry.js write|inject --job FILE [--channel files] [--requester UID]`.
+ * `node helper/entry.js write|write-many|inject --job FILE [--channel files] [--requester UID]`.
  *
  * Fixed verbs, the job in a file only its owner can read (never on the command line),
  * JSON lines out, the exit-code enum on exit — as VS Code's elevated `--file-write` does,
@@ -33,14 +33,19 @@ import {
   HELPER_VERB,
   HELPER_VERBS,
   INJECT_VERB,
+  jobDrives,
   injectJobSchema,
+  manyExitCode,
   STDERR_ERROR_MARKER,
+  WRITE_MANY_VERB,
   writeJobSchema,
+  writeManyJobSchema,
   type HelperEvent,
   type HelperVerb,
 } from './protocol.js';
 import { runInjectJob } from './run-inject.js';
 import { runWriteJob } from './run-job.js';
+import { runWriteManyJob } from './run-many.js';
 
 type Emit = (e: HelperEvent) => void;
 
@@ -53,8 +58,8 @@ export interface HelperArgs {
   readonly job: string;
   readonly channel: 'stdio' | 'files';
   readonly requester: string | undefined;
-  /** The drive the password prompt showed (display only; must be the job's drive). */
-  readonly drive?: string | undefined;
+  /** The drives the password prompt showed (display only; must be the job's drives). */
+  readonly drives?: readonly string[];
 }
 
 const usage = (why: string) =>
@@ -73,7 +78,7 @@ export function parseHelperArgs(argv: readonly string[]): HelperArgs {
         job: { type: 'string' },
         channel: { type: 'string' },
         requester: { type: 'string' },
-        drive: { type: 'string' },
+        drive: { type: 'string', multiple: true },
       },
       allowPositionals: true,
       strict: true,
@@ -93,7 +98,7 @@ export function parseHelperArgs(argv: readonly string[]): HelperArgs {
     job: values.job,
     channel,
     requester: values.requester,
-    ...(values.drive !== undefined ? { drive: values.drive } : {}),
+    ...(values.drive !== undefined ? { drives: values.drive } : {}),
   };
 }
 
@@ -108,8 +113,12 @@ function parseJob(verb: HelperVerb, text: string) {
       'Start the flash again from Zeta Flash.',
     );
   }
-  const parsed =
-    verb === HELPER_VERB ? writeJobSchema.safeParse(raw) : injectJobSchema.safeParse(raw);
+  const schemas = {
+    [HELPER_VERB]: writeJobSchema,
+    [WRITE_MANY_VERB]: writeManyJobSchema,
+    [INJECT_VERB]: injectJobSchema,
+  } as const;
+  const parsed = schemas[verb].safeParse(raw);
   if (!parsed.success) {
     throw inputError(
       'ZFLASH_HELPER_JOB',
@@ -186,11 +195,24 @@ export async function helperMain(argv: readonly string[], env: NodeJS.ProcessEnv
     const job = parseJob(verb, await readJobFile(jobPath, requester));
     // The prompt the operator approved named this drive (polkit, UAC details): a job for any
     // other drive is not what they approved.
-    if (args.drive !== undefined && args.drive !== (job.drive?.device ?? null)) {
-      throw usage(`--drive ${args.drive} is not the drive the job names`);
+    if (args.drives !== undefined) {
+      const named = jobDrives(job);
+      const same =
+        args.drives.length === named.length &&
+        [...args.drives].sort().every((d, i) => d === [...named].sort()[i]);
+      if (!same)
+        throw usage(
+          `--drive ${args.drives.join(' ')} is not what the job names (${named.join(' ') || 'no drive'})`,
+        );
     }
     parentPid = job.parentPid;
     const ctx = { signal: controller.signal, emit };
+    if (job.verb === WRITE_MANY_VERB) {
+      // Each drive's own result or error came already; the summary ends the job.
+      const summary = await runWriteManyJob(job, ctx);
+      emit(summary);
+      return manyExitCode(summary.drives);
+    }
     const result =
       job.verb === INJECT_VERB ? await runInjectJob(job, ctx) : await runWriteJob(job, ctx);
     emit(result);

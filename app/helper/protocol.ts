@@ -4,6 +4,7 @@
  * (the same enum as the CLI: app/errors.ts).
  */
 import { z } from 'zod';
+import { ERROR_CODE_LIST, ExitCode } from '../errors.js';
 import {
   errorJsonSchema,
   flashEventSchema,
@@ -13,10 +14,14 @@ import {
 import { nodeIdentitySchema } from '../node/identity.js';
 import type { NodeIdentity } from '../node/types.js';
 
-/** The helper's two fixed verbs: flash an image, or inject a node's files into a flashed stick. */
+/**
+ * The helper's fixed verbs: flash an image, flash it to several sticks at once (one image
+ * read, one node per stick), or inject a node's files into a flashed stick.
+ */
 export const HELPER_VERB = 'write';
+export const WRITE_MANY_VERB = 'write-many';
 export const INJECT_VERB = 'inject';
-export const HELPER_VERBS = [HELPER_VERB, INJECT_VERB] as const;
+export const HELPER_VERBS = [HELPER_VERB, WRITE_MANY_VERB, INJECT_VERB] as const;
 export type HelperVerb = (typeof HELPER_VERBS)[number];
 /** Beside the job file, for the files channel (osascript, UAC): see helper/main.ts. */
 export const EVENTS_FILE = 'events.jsonl';
@@ -69,6 +74,54 @@ export const writeJobSchema = z
     message: 'exactly one of drive and file',
   });
 
+/** The most drives one `write-many` job writes (each keeps ~11 MiB of blocks in the helper). */
+export const MAX_JOB_DRIVES = 16;
+
+/**
+ * `write-many`: one image to several drives, each its own node. Each drive is re-validated
+ * like a `write` job's (its identity by the schema, its policy right before it is opened);
+ * the same drive named twice, or two drives given one hostname, refuse the whole job.
+ */
+export const writeManyJobSchema = z
+  .object({
+    version: z.literal(JOB_VERSION),
+    verb: z.literal(WRITE_MANY_VERB),
+    image: z.object({ path: z.string().min(1), sha256: hex64.nullable() }).strict(),
+    drives: z
+      .array(driveSchema.extend({ identity: nodeIdentitySchema }).strict())
+      .min(1)
+      .max(MAX_JOB_DRIVES),
+    createdAt: z.string().datetime(),
+    verify: z.boolean(),
+    eject: z.boolean(),
+    allowLoop: z.boolean(),
+    parentPid: z.number().int().positive().nullable(),
+  })
+  .strict()
+  .superRefine((j, ctx) => {
+    const seen = new Map<string, number>();
+    const names = new Map<string, number>();
+    j.drives.forEach((d, i) => {
+      const again = seen.get(d.device);
+      if (again !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['drives', i, 'device'],
+          message: `the same drive as drives.${again} (${d.device})`,
+        });
+      seen.set(d.device, i);
+      const host = d.identity.hostname.toLowerCase();
+      const twin = names.get(host);
+      if (twin !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['drives', i, 'identity', 'hostname'],
+          message: `the same hostname as drives.${twin} (${host})`,
+        });
+      names.set(host, i);
+    });
+  });
+
 /** `inject`: the node's files into the ESP of an already-flashed drive (never a file: see run-inject.ts). */
 export const injectJobSchema = z
   .object({
@@ -83,6 +136,16 @@ export const injectJobSchema = z
   .strict();
 
 export type WriteJob = z.infer<typeof writeJobSchema>;
+
+/** The drives a job writes, as it names them: what the password prompt shows (`--drive`). */
+export function jobDrives(job: {
+  readonly drive?: { readonly device: string } | null;
+  readonly drives?: readonly { readonly device: string }[];
+}): string[] {
+  if (job.drives) return job.drives.map((d) => d.device);
+  return job.drive ? [job.drive.device] : [];
+}
+export type WriteManyJob = z.infer<typeof writeManyJobSchema>;
 export type InjectJob = z.infer<typeof injectJobSchema>;
 /** What callers hand to runHelper; it fills in parentPid itself. */
 export type WriteJobRequest = Omit<WriteJob, 'parentPid' | 'identity'> & {
@@ -90,6 +153,11 @@ export type WriteJobRequest = Omit<WriteJob, 'parentPid' | 'identity'> & {
 };
 export type InjectJobRequest = Omit<InjectJob, 'parentPid' | 'identity'> & {
   readonly identity: NodeIdentity;
+};
+export type WriteManyJobRequest = Omit<WriteManyJob, 'parentPid' | 'drives'> & {
+  readonly drives: readonly (Omit<WriteManyJob['drives'][number], 'identity'> & {
+    readonly identity: NodeIdentity;
+  })[];
 };
 
 /** A `write` job's events are the flash's (app/flash/events.ts), defined once. */
@@ -109,11 +177,48 @@ export const injectedResultSchema = z.object({
   bytesChanged: z.number(),
 });
 
+/**
+ * The end of a `write-many` job, after every drive's own `result` or `error` event: how each
+ * ended (in the job's order) and how many image bytes the one shared read delivered.
+ */
+export const manySummarySchema = z.object({
+  type: z.literal('summary'),
+  drives: z.array(
+    z.object({
+      device: z.string(),
+      status: z.enum(['done', 'failed', 'cancelled']),
+      code: z.enum(ERROR_CODE_LIST).nullable(),
+      exitCode: z.number().int(),
+    }),
+  ),
+  /** Bytes read from the image for all drives together (decoded bytes when compressed). */
+  imageBytesRead: z.number().nonnegative(),
+});
+
 export const helperEventSchema = z.discriminatedUnion('type', [
   ...flashEventSchema.options,
   injectedResultSchema,
+  manySummarySchema,
 ]);
 
-export type HelperEvent = FlashEvent | InjectHelperResult;
+export type HelperEvent = FlashEvent | InjectHelperResult | ManySummary;
+export type ManySummary = z.infer<typeof manySummarySchema>;
+
+/**
+ * The exit code of a job that wrote several drives: 0 when every drive is done; 130 when it
+ * was cancelled and some drive did not finish; otherwise the exit code of the first drive, in
+ * the job's order, that failed (4 for a write or verify failure, 3 for a refused drive…).
+ * The summary says which drives failed; the CLI ends with the same code.
+ */
+export function manyExitCode(
+  drives: readonly {
+    readonly status: ManySummary['drives'][number]['status'];
+    readonly exitCode: number;
+  }[],
+): number {
+  if (drives.every((d) => d.status === 'done')) return ExitCode.ok;
+  if (drives.some((d) => d.status === 'cancelled')) return ExitCode.cancelled;
+  return drives.find((d) => d.status !== 'done')?.exitCode ?? ExitCode.bug;
+}
 export type HelperResult = FlashResultEvent;
 export type InjectHelperResult = z.infer<typeof injectedResultSchema>;

@@ -15,7 +15,7 @@ import {
   type Destination,
 } from '../flash/destination.js';
 import { ejectDrive } from '../flash/eject.js';
-import { computeImagePatch } from '../flash/overlay.js';
+import { computeImagePatch, type ImagePatch } from '../flash/overlay.js';
 import { writeImage } from '../flash/write.js';
 import { renderPayload } from '../payload/render.js';
 import { verifyPayloadOn } from '../payload/target.js';
@@ -23,7 +23,7 @@ import type { FlashEvent } from '../flash/events.js';
 import type { HelperResult, WriteJob } from './protocol.js';
 
 /** Reads the written range back through the destination's own (direct I/O) handle. */
-function destinationDevice(dest: Destination, size: number): ByteDevice {
+export function destinationDevice(dest: Destination, size: number): ByteDevice {
   return {
     size,
     async read(offset, length) {
@@ -36,6 +36,57 @@ function destinationDevice(dest: Destination, size: number): ByteDevice {
     async write() {
       throw new Error('read-only view');
     },
+  };
+}
+
+/**
+ * Time of check vs time of use: the drive policy runs again here, on the resolved path, right
+ * before the drive is opened; opening checks the node is the one judged (MAJ:MIN).
+ */
+export async function openJobDrive(
+  drive: { readonly device: string; readonly expectedSize: number | null },
+  o: { readonly imagePath: string; readonly imageSize: number | null; readonly allowLoop: boolean },
+): Promise<{ dest: Destination; device: string; deviceNumber: string | null }> {
+  const checked = await recheckDrive(drive.device, {
+    imagePath: o.imagePath,
+    imageSize: o.imageSize,
+    allowLoop: o.allowLoop,
+    ...(drive.expectedSize ? { expected: { size: drive.expectedSize } } : {}),
+  });
+  if (checked.verdict.status === 'refused' || checked.drive.size === null) {
+    throw driveRefusedError(checked);
+  }
+  const dest = await openDriveDestination({
+    device: checked.drive.device,
+    raw: checked.drive.raw,
+    size: checked.drive.size,
+    description: checked.drive.description,
+    blockSize: checked.drive.logicalBlockSize || 512,
+    deviceNumber: checked.deviceNumber,
+  });
+  return { dest, device: checked.drive.raw, deviceNumber: checked.deviceNumber };
+}
+
+/** The `result` event of one written drive or file. */
+export function flashResultOf(
+  device: string,
+  written: { bytesWritten: number; digest: string; verified: boolean },
+  o: { imageSha256: string | null; esp: ImagePatch['esp']; ejected: boolean },
+): HelperResult {
+  return {
+    type: 'result',
+    device,
+    bytesWritten: written.bytesWritten,
+    digest: written.digest,
+    verified: written.verified,
+    imageSha256: o.imageSha256?.toLowerCase() ?? null,
+    esp: {
+      partition: o.esp.partition,
+      offset: o.esp.offset,
+      fatType: o.esp.fatType,
+      freeBytes: o.esp.freeBytes,
+    },
+    ejected: o.ejected,
   };
 }
 
@@ -75,25 +126,11 @@ export async function runWriteJob(job: WriteJob, ctx: WriteJobContext): Promise<
   let dest: Destination;
   let device: string;
   if (job.drive) {
-    // Time of check vs time of use: the policy runs again here, on the resolved path.
-    const checked = await recheckDrive(job.drive.device, {
+    ({ dest, device } = await openJobDrive(job.drive, {
       imagePath: job.image.path,
       imageSize: image.size,
       allowLoop: job.allowLoop,
-      ...(job.drive.expectedSize ? { expected: { size: job.drive.expectedSize } } : {}),
-    });
-    if (checked.verdict.status === 'refused' || checked.drive.size === null) {
-      throw driveRefusedError(checked);
-    }
-    device = checked.drive.raw;
-    dest = await openDriveDestination({
-      device: checked.drive.device,
-      raw: checked.drive.raw,
-      size: checked.drive.size,
-      description: checked.drive.description,
-      blockSize: checked.drive.logicalBlockSize || 512,
-      deviceNumber: checked.deviceNumber,
-    });
+    }));
   } else if (job.file) {
     device = job.file.path;
     dest = await openFileDestination(job.file.path, {
@@ -126,19 +163,9 @@ export async function runWriteJob(job: WriteJob, ctx: WriteJobContext): Promise<
     else await dest.discard().catch(() => false);
   }
   const ejected = job.drive && job.eject ? await ejectDrive(device) : false;
-  return {
-    type: 'result',
-    device,
-    bytesWritten: result.bytesWritten,
-    digest: result.digest,
-    verified: result.verified,
-    imageSha256: job.image.sha256?.toLowerCase() ?? null,
-    esp: {
-      partition: patch.esp.partition,
-      offset: patch.esp.offset,
-      fatType: patch.esp.fatType,
-      freeBytes: patch.esp.freeBytes,
-    },
+  return flashResultOf(device, result, {
+    imageSha256: job.image.sha256,
+    esp: patch.esp,
     ejected,
-  };
+  });
 }
