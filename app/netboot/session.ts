@@ -19,7 +19,8 @@ import { createInterface } from 'node:readline';
 import { inputError, ioError } from '../errors.js';
 import { buildNodeIdentity } from '../node/identity.js';
 import type { ErasePolicy, SshPublicKey } from '../node/types.js';
-import { browseNodes, openMdnsSocket, type MdnsSocket } from '../roster/mdns.js';
+import makeMdns from 'multicast-dns';
+import { browseNodes, type MdnsSocket } from '../roster/mdns.js';
 import { markOnline, openRoster } from '../roster/store.js';
 import type { Roster } from '../roster/schema.js';
 import { openArtifacts, type Artifacts } from './artifacts.js';
@@ -322,7 +323,11 @@ export async function serveNetboot(opts: NetbootServeOptions): Promise<NetbootSu
     browse = browseNodes({
       wanted: () => [...awaiting],
       signal: mdnsStop.signal,
-      socket: opts.mdns ?? (() => openMdnsSocket({ interface: net.address })),
+      // multicast-dns binds to `interface` (a unicast address, where no multicast arrives)
+      // unless told otherwise: bind the wildcard, send and join the group on the interface.
+      socket:
+        opts.mdns ??
+        (() => makeMdns({ interface: net.address, bind: '0.0.0.0' }) as unknown as MdnsSocket),
       onSighting: async ({ hostname, addresses }) => {
         if (!awaiting.delete(hostname)) return;
         await markOnline(opts.rosterPath, hostname, { addresses, now }).catch((err: unknown) =>
