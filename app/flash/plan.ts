@@ -10,7 +10,7 @@
  * this and checks it all again. An image file (`target.kind === 'file'`) needs no rights the
  * operator lacks, so it is written in this process, as the operator, never as root.
  */
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import {
   driveRefusedError,
   recheckDrive,
