@@ -108,6 +108,26 @@ export const ERROR_CODES = {
     doc: 'one flash would give two sticks the same hostname',
   },
   ZFLASH_TOO_MANY_DRIVES: { kind: 'input', doc: 'more drives than one flash writes at once (16)' },
+  ZFLASH_MAC_INVALID: {
+    kind: 'input',
+    doc: 'the MAC address is not six hex pairs of a network card',
+  },
+  ZFLASH_MAC_TAKEN: {
+    kind: 'input',
+    doc: 'another roster node already network-boots from this MAC address',
+  },
+  ZFLASH_NETBOOT_ARTIFACTS: {
+    kind: 'input',
+    doc: 'the netboot folder is not a NixOS netboot build (bzImage, initrd, netboot.ipxe)',
+  },
+  ZFLASH_NETBOOT_INTERFACE: {
+    kind: 'input',
+    doc: 'the network interface to serve on does not exist or has no IPv4 address',
+  },
+  ZFLASH_NETBOOT_UNSUPPORTED: {
+    kind: 'input',
+    doc: 'serving network boot works on Linux only',
+  },
   ZFLASH_ARCH_UNKNOWN: { kind: 'input', doc: 'an installer architecture Zeta Flash does not know' },
   ZFLASH_CATALOG_URL_INVALID: {
     kind: 'input',
@@ -280,6 +300,18 @@ export const ERROR_CODES = {
     doc: 'the roster, its lock or an export file cannot be written',
   },
   ZFLASH_MDNS_FAILED: { kind: 'io', doc: 'listening for nodes on the network (mDNS) failed' },
+  ZFLASH_NETBOOT_TOOL_MISSING: {
+    kind: 'io',
+    doc: 'dnsmasq or the iPXE binaries are not installed',
+  },
+  ZFLASH_NETBOOT_DNSMASQ_FAILED: {
+    kind: 'io',
+    doc: 'dnsmasq refused the configuration, could not take its ports, or stopped',
+  },
+  ZFLASH_NETBOOT_HTTP_FAILED: {
+    kind: 'io',
+    doc: 'the netboot HTTP server cannot listen on the interface',
+  },
   ZFLASH_CATALOG_UNREACHABLE: {
     kind: 'io',
     doc: 'the release manifest or its signature could not be downloaded',

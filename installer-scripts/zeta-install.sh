@@ -18,6 +18,9 @@
 #
 # Environment (all optional; kernel parameters zeta.disk= and zeta.countdown= also work):
 #   ZETA_PAYLOAD_DIR   payload already read (zeta-first-boot passes it); else probe the disks
+#   ZETA_IDENTITY_DIR  where a network boot put the payload (default /zeta: the identity initrd
+#                      of `zflash netboot serve`, copied out of stage 1 by
+#                      nixos/installer/netboot.nix); when it exists, no disk is probed
 #   ZETA_TARGET_DISK   install here instead of picking (must still not be the boot stick, and is
 #                      still checked for data like zeta.disk=)
 #   ZETA_ROOT          mount point of the target (default /mnt)
@@ -335,10 +338,43 @@ zeta_candidate_media() {
     grep -vxF -- "${live:-/nonexistent}" || true
 }
 
-# zeta_find_payload OUT — probe every candidate disk; 1 + diagnostics when none holds a payload.
+# zeta_read_dir_payload DIR OUT — the payload a network boot brought: the same files as on the
+# stick's ESP, in DIR. Regular files only (a symlink or a directory under a payload name is
+# refused), each cut at ZETA_MAX_FILE. Returns 0 when at least one payload file was there.
+zeta_read_dir_payload() {
+  local dir="$1" out="$2" f found=1
+  mkdir -p "$out"
+  for f in "${ZETA_PAYLOAD_FILES[@]}"; do
+    if [ -L "$dir/$f" ] || { [ -e "$dir/$f" ] && [ ! -f "$dir/$f" ]; }; then
+      zeta_probe_note "$dir/$f is not a regular file: ignored"
+    elif [ -f "$dir/$f" ]; then
+      zeta_copy_capped "$out/$f" "$f" <"$dir/$f"
+      found=0
+      zeta_probe_note "found $dir/$f"
+    else
+      zeta_probe_note "$dir/$f: not found"
+    fi
+  done
+  return "$found"
+}
+
+# zeta_find_payload OUT — the payload a network boot brought (ZETA_IDENTITY_DIR), else probe
+# every candidate disk; 1 + diagnostics when there is none.
 zeta_find_payload() {
-  local out="$1" dev
+  local out="$1" dev id_dir="${ZETA_IDENTITY_DIR:-/zeta}"
   : "${ZETA_PROBE_LOG:=$(mktemp)}"
+  if [ -d "$id_dir" ]; then
+    # Booted from the network: the identity came with the kernel; there is no stick to find.
+    zeta_probe_note "network boot: identity folder $id_dir"
+    if zeta_read_dir_payload "$id_dir" "$out"; then
+      ZETA_PAYLOAD_DEVICE=""
+      return 0
+    fi
+    zeta_diag "the network boot brought no Zeta identity ($id_dir holds no payload file)" \
+      "The netboot server sends it with the kernel (zflash netboot serve)." \
+      "Check that this machine's MAC address is in the roster, then boot it again."
+    return 1
+  fi
   while read -r dev; do
     [ -n "$dev" ] || continue
     if _zeta_probe_esp "$dev" "$out"; then
@@ -404,7 +440,7 @@ zeta_strip_bom() {
 # when the node cannot be installed. A manifest that fails its checks is ignored as a whole
 # (the text files still name the node; the erase policy stays blank-only).
 zeta_load_payload() {
-  local p="$1" id="$2" json="" raw="" host keys_in role psk ssid hash problem policy disk f
+  local p="$1" id="$2" json="" raw="" host keys_in role psk ssid hash problem policy disk f boot_host
   mkdir -p "$id"
   ZETA_FAIL_REASON=""
   for f in "${ZETA_PAYLOAD_FILES[@]}"; do zeta_strip_bom "$p/$f"; done
@@ -429,6 +465,13 @@ zeta_load_payload() {
   fi
   if ! host="$(zeta_clean_hostname "$raw")"; then
     ZETA_FAIL_REASON="invalid hostname on the stick: '$(zeta_safe "${raw%%$'\n'*}" 40)'"
+    return 1
+  fi
+  # A network boot names the node on the kernel command line too (zflash netboot serve):
+  # an identity for another node is refused, whatever sent it.
+  boot_host="$(zeta_kernel_param zeta.hostname | tail -n 1)"
+  if [ -n "$boot_host" ] && [ "$boot_host" != "$host" ]; then
+    ZETA_FAIL_REASON="the boot names node '$(zeta_safe "$boot_host" 63)' but the identity names '$host'"
     return 1
   fi
   printf '%s\n' "$host" >"$id/hostname"

@@ -2,6 +2,8 @@
 #
 #   nix build ./nixos#installer-iso          the live USB (from a git checkout of the repo:
 #                                            the ISO bundles ../installer-scripts)
+#   nix build ./nixos#netboot                the same installer for network boot: bzImage,
+#                                            initrd, netboot.ipxe for `zflash netboot serve`
 #   nixos-install --flake path:/mnt/etc/zeta/flake#node   what zeta-install.sh runs
 #
 # The node's identity (hostname, keys, roles, ...) is data in ./identity, written there by the
@@ -56,8 +58,22 @@
             { nixpkgs.hostPlatform = system; }
           ];
         };
+
+        netboot = nixpkgs.lib.nixosSystem {
+          specialArgs = {
+            zetaFlakeSrc = ./.;
+            zetaNixpkgs = nixpkgs;
+          };
+          modules = [
+            ./installer/netboot.nix
+            { nixpkgs.hostPlatform = system; }
+          ];
+        };
       };
 
-      packages.${system}.installer-iso = self.nixosConfigurations.installer.config.system.build.isoImage;
+      packages.${system} = {
+        installer-iso = self.nixosConfigurations.installer.config.system.build.isoImage;
+        netboot = self.nixosConfigurations.netboot.config.system.build.zetaNetboot;
+      };
     };
 }

@@ -28,6 +28,10 @@ const commands: Record<string, { load: () => Promise<Command>; summary: string }
     load: async () => (await import('./roster-command.js')).rosterCommand,
     summary: 'the nodes flashed so far: list, export (ssh, csv, colmena), watch them come online',
   },
+  netboot: {
+    load: async () => (await import('./netboot-command.js')).netbootCommand,
+    summary: "install the roster's nodes over the network (dnsmasq proxy DHCP + iPXE)",
+  },
   image: {
     load: async () => (await import('./image-command.js')).imageCommand,
     summary: 'list or download the signed Zeta installer image (no Nix needed)',

@@ -12,6 +12,7 @@ import {
   markOnline,
   openRoster,
   openMdnsSocket,
+  setNodeMac,
   sortedNodes,
   suggestName,
   toColmenaHive,
@@ -27,7 +28,9 @@ import { parse, wantsJson } from './args.js';
 import type { CliIo, Command } from './io.js';
 import { formatSize, printJsonLine, reportError } from './output.js';
 
-const USAGE = 'zflash roster <list|export|next|watch> [options]';
+import { parseMac } from '../netboot/mac.js';
+
+const USAGE = 'zflash roster <list|export|next|watch|set> [options]';
 const FORMATS = ['ssh-config', 'json', 'csv', 'colmena'] as const;
 type Format = (typeof FORMATS)[number];
 
@@ -45,6 +48,8 @@ records the hostname, roles, key fingerprints, image, drive and time.
   watch [NAME...] [--timeout S] [--json] [--interface ADDR]
                                      wait for flashed nodes to come online (mDNS), mark
                                      them online in the roster; Ctrl-C stops
+  set NAME --mac MAC|none [--json]   the MAC address NAME network-boots from
+                                     (zflash netboot serve installs it); none removes it
 
   --roster FILE   use this roster file (default: $ZFLASH_ROSTER, else
                   $XDG_DATA_HOME/zeta-flash/roster.json, ~/.local/share/... when unset;
@@ -321,11 +326,48 @@ async function watch(argv: readonly string[], io: CliIo): Promise<number> {
   return 0;
 }
 
+async function set(argv: readonly string[], io: CliIo): Promise<number> {
+  const usage = 'zflash roster set NAME --mac MAC|none [--json] [--roster FILE]';
+  const { values, positionals } = parse(
+    argv,
+    { mac: { type: 'string' }, json: { type: 'boolean' }, roster: { type: 'string' } },
+    usage,
+  );
+  const [name, ...extra] = positionals as string[];
+  if (!name || extra.length || values.mac === undefined)
+    throw inputError('ZFLASH_USAGE', 'Name one node and its --mac.', `Usage: ${usage}`);
+  let mac: string | null = null;
+  if (values.mac !== 'none') {
+    const parsed = parseMac(values.mac);
+    if ('problem' in parsed)
+      throw inputError(
+        'ZFLASH_MAC_INVALID',
+        `"${values.mac.replace(/[^\x20-\x7e]/g, '?').slice(0, 40)}" is not a MAC address: ${parsed.problem}.`,
+        "Copy it from the machine's firmware screen or `ip link` (like 52:54:00:12:34:56); --mac none removes it.",
+      );
+    mac = parsed.mac;
+  }
+  const path = resolveRosterPath(io.env, values.roster);
+  const { node, previous, notices } = await setNodeMac(path, name, mac);
+  printNotices(io, !!values.json, notices);
+  if (values.json) emit(io, { type: 'node', ...node });
+  else if (previous === mac)
+    io.stdout.write(`${name} already ${mac ? `boots from ${mac}` : 'has no boot MAC address'}.\n`);
+  else
+    io.stdout.write(
+      mac
+        ? `${name} network-boots from ${mac}${previous ? ` (was ${previous})` : ''}: zflash netboot serve installs it.\n`
+        : `${name} has no boot MAC address any more (was ${previous}).\n`,
+    );
+  return 0;
+}
+
 const subcommands: Record<string, (argv: readonly string[], io: CliIo) => Promise<number>> = {
   list,
   export: exportRoster,
   next,
   watch,
+  set,
 };
 
 export const rosterCommand: Command = async (argv, io) => {

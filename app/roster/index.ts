@@ -12,6 +12,7 @@ export {
   openRoster,
   preferredAddress,
   recordFlash,
+  setNodeMac,
   updateRoster,
   writeFileAtomic,
   type OpenedRoster,

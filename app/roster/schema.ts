@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { isValidHostname } from '../node/hostname.js';
 import { ROLES } from '../node/types.js';
+import { MAC_PATTERN } from '../netboot/mac.js';
 
 export const ROSTER_VERSION = 1;
 
@@ -88,6 +89,8 @@ export const rosterNodeSchema = z.looseObject({
   online: onlineSchema.nullable(),
   /** Earlier flashes under this hostname, oldest first: a re-flash never loses the old record. */
   history: z.array(flashRecordSchema.omit({ hostname: true })).readonly(),
+  /** The MAC address the machine network-boots from (`zflash roster set NAME --mac`), lowercase with colons. */
+  mac: z.string().regex(MAC_PATTERN).nullable().optional(),
 });
 export type RosterNode = z.infer<typeof rosterNodeSchema>;
 

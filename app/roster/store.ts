@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { ioError, toZflashError, type ZflashError } from '../errors.js';
+import { inputError, ioError, toZflashError, type ZflashError } from '../errors.js';
 import type { Notice } from '../node/types.js';
 import { withLock, type LockOptions } from './lock.js';
 import {
@@ -263,6 +263,8 @@ export async function recordFlash(
           ...flash,
           online: null,
           history: [...history, prev],
+          // The same machine keeps booting from the same network card.
+          ...(old.mac ? { mac: old.mac } : {}),
         };
         if (!opts.reflash)
           extra.push({
@@ -329,4 +331,48 @@ export async function markOnline(
     opts,
   );
   return result ? { ...result, notices } : null;
+}
+
+/**
+ * Sets (or with null removes) the MAC address a roster node network-boots from. The node
+ * must be in the roster (ZFLASH_NODE_UNKNOWN) and no other node may have the MAC
+ * (ZFLASH_MAC_TAKEN): the netboot server installs a machine by its MAC alone.
+ */
+export async function setNodeMac(
+  path: string,
+  hostname: string,
+  mac: string | null,
+  opts: UpdateOptions = {},
+): Promise<{ node: RosterNode; previous: string | null; notices: readonly Notice[] }> {
+  const { result, notices } = await updateRoster(
+    path,
+    (roster) => {
+      const old = findNode(roster, hostname);
+      if (!old)
+        throw inputError(
+          'ZFLASH_NODE_UNKNOWN',
+          `${hostname} is not in the roster.`,
+          'Run zflash roster list for the nodes it has.',
+          { hostname },
+        );
+      const holder =
+        mac === null
+          ? undefined
+          : roster.nodes.find((n) => n.mac === mac && n.hostname !== hostname);
+      if (holder)
+        throw inputError(
+          'ZFLASH_MAC_TAKEN',
+          `${mac} is already the boot MAC address of ${holder.hostname}.`,
+          `One machine, one node: remove it there first (zflash roster set ${holder.hostname} --mac none).`,
+          { mac, hostname: holder.hostname },
+        );
+      const previous = old.mac ?? null;
+      if (previous === mac) return { roster, result: { node: old, previous } };
+      const { mac: _m, ...rest } = old;
+      const node: RosterNode = mac === null ? rest : { ...rest, mac };
+      return { roster: replaceNode(roster, node), result: { node, previous } };
+    },
+    opts,
+  );
+  return { ...result, notices };
 }

@@ -70,7 +70,10 @@ let
       inherit (lib) genAttrs;
       nixosSystem = args: {
         inherit args;
-        config.system.build.isoImage = "iso-image";
+        config.system.build = {
+          isoImage = "iso-image";
+          zetaNetboot = "netboot-tree";
+        };
       };
     };
   };
@@ -155,6 +158,27 @@ let
     };
   };
   isoCfg = lib.resolve iso;
+
+  # The netboot module the same way: what stage 1 copies, the report, the tree zflash serves.
+  netbootModule = import ../../../nixos/installer/netboot.nix {
+    inherit lib;
+    modulesPath = "/nixpkgs/nixos/modules";
+    config = {
+      boot.initrd.systemd.enable = false;
+      system.build = {
+        kernel = "/nix/store/kernel";
+        netbootRamdisk = "/nix/store/ramdisk";
+        netbootIpxeScript = "/nix/store/ipxe-script";
+      };
+      system.boot.loader.kernelFile = "bzImage";
+    };
+    pkgs = {
+      curl = "pkgs.curl";
+      coreutils = "pkgs.coreutils";
+      linkFarm = name: entries: { inherit name entries; };
+    };
+  };
+  netbootCfg = lib.resolve netbootModule.config;
   lock = builtins.fromJSON (builtins.readFile ../../../nixos/flake.lock);
 
   cases = [
@@ -164,19 +188,24 @@ let
       want = "github:NixOS/nixpkgs/nixos-25.05";
     }
     {
-      name = "flake: outputs node, control-plane, worker, installer and packages.installer-iso";
+      name = "flake: outputs node, control-plane, worker, installer, netboot and packages.installer-iso, packages.netboot";
       got = [
         (builtins.attrNames outputs.nixosConfigurations)
         outputs.packages.x86_64-linux.installer-iso
+        outputs.packages.x86_64-linux.netboot
+        (builtins.elemAt outputs.nixosConfigurations.netboot.args.modules 0)
       ];
       want = [
         [
           "control-plane"
           "installer"
+          "netboot"
           "node"
           "worker"
         ]
         "iso-image"
+        "netboot-tree"
+        ../../../nixos/installer/netboot.nix
       ];
     }
     {
@@ -259,6 +288,55 @@ let
         ]
         false
         "/dev/ttyS0"
+      ];
+    }
+    {
+      name = "netboot.nix: nixpkgs' netboot + the ISO's live installer; stage 1 copies the payload files of /zeta; the three files zflash serves";
+      got = [
+        netbootModule.imports
+        (builtins.attrNames netbootModule.options.isoImage)
+        (map (a: a.assertion) netbootCfg.assertions)
+        (hasInfix "for f in zeta-hostname.txt zeta-authorized-keys.pub zeta-node.json; do" netbootCfg.boot.initrd.postMountCommands)
+        (hasInfix "cp \"/zeta/[$]f\" \"/mnt-root/zeta/[$]f\"" netbootCfg.boot.initrd.postMountCommands)
+        (hasInfix "! -L \"/zeta/[$]f\"" netbootCfg.boot.initrd.postMountCommands)
+        netbootCfg.systemd.services.zeta-netboot-report.unitConfig.ConditionKernelCommandLine
+        (hasInfix "/node/[[]0-9a-f-[]][{]17[}]/installer[$]" netbootCfg.systemd.services.zeta-netboot-report.script)
+        netbootCfg.system.build.zetaNetboot
+      ];
+      want = [
+        [
+          "/nixpkgs/nixos/modules/installer/netboot/netboot-minimal.nix"
+          "/nixpkgs/nixos/modules/image/file-options.nix"
+          ../../../nixos/installer/iso.nix
+        ]
+        [
+          "appendToMenuLabel"
+          "contents"
+          "volumeID"
+        ]
+        [ true ]
+        true
+        true
+        true
+        "zeta.report"
+        true
+        {
+          name = "zeta-netboot";
+          entries = [
+            {
+              name = "bzImage";
+              path = "/nix/store/kernel/bzImage";
+            }
+            {
+              name = "initrd";
+              path = "/nix/store/ramdisk/initrd";
+            }
+            {
+              name = "netboot.ipxe";
+              path = "/nix/store/ipxe-script/netboot.ipxe";
+            }
+          ];
+        }
       ];
     }
     {
