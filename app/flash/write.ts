@@ -22,6 +22,7 @@ import type { Extent } from '../disk/device.js';
 import { applyPatch, BlockPool, openImageBlocks, type BlockSource } from './block-source.js';
 import { alignedBuffer, type Destination } from './destination.js';
 import { ProgressThrottle, type FlashProgress } from './progress.js';
+import { formatSize } from '../format.js';
 import { loadXxhash } from '../native.js';
 
 export { applyPatch } from './block-source.js';
@@ -93,7 +94,8 @@ export interface WriteResult {
 }
 
 const alignUp = (n: number) => Math.ceil(n / SECTOR) * SECTOR;
-const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
+/** Sizes in the one unit system every screen uses (app/format.ts). */
+const sizeText = (n: number) => formatSize(n);
 const errnoOf = (err: unknown) => (err as NodeJS.ErrnoException)?.code ?? String(err);
 /** Length to write or read at the end of the image: drives take whole sectors. */
 const ioLength = (dest: Destination, n: number) => (dest.kind === 'drive' ? alignUp(n) : n);
@@ -136,7 +138,7 @@ async function classifyWriteFailure(
   if (dest.kind === 'drive' && !(await stillThere(dest.path))) {
     return ioError(
       'ZFLASH_DRIVE_VANISHED',
-      `The drive ${dest.path} disappeared while writing at ${mib(offset)}.`,
+      `The drive ${dest.path} disappeared while writing at ${sizeText(offset)}.`,
       'Keep the stick plugged in; replug it and flash again.',
       { offset },
     );
@@ -144,7 +146,7 @@ async function classifyWriteFailure(
   if (dest.kind === 'file' && (errno === 'ENOSPC' || errno === 'EFBIG')) {
     return targetError(
       'ZFLASH_TARGET_FULL',
-      `The disk holding ${dest.path} ran out of space at ${mib(offset)}.`,
+      `The disk holding ${dest.path} ran out of space at ${sizeText(offset)}.`,
       'Free some space or write the image file elsewhere.',
       { offset },
     );
@@ -153,7 +155,7 @@ async function classifyWriteFailure(
     const fake = () =>
       ioError(
         'ZFLASH_FAKE_CAPACITY',
-        `The stick stopped taking data at ${mib(offset)} although it reports ${mib(dest.capacity)}: it holds less than it claims (a fake-capacity stick) or is failing there.`,
+        `The stick stopped taking data at ${sizeText(offset)} although it reports ${sizeText(dest.capacity)}: it holds less than it claims (a fake-capacity stick) or is failing there.`,
         'Use another stick; this one loses data past that point.',
         { offset, claimed: dest.capacity, errno },
       );
@@ -177,7 +179,7 @@ async function classifyWriteFailure(
   }
   return ioError(
     'ZFLASH_WRITE_FAILED',
-    `Writing to ${dest.path} failed at offset ${offset} (${mib(offset)}): ${errno}.`,
+    `Writing to ${dest.path} failed at offset ${offset} (${sizeText(offset)}): ${errno}.`,
     'The drive may be failing or write-protected; try another stick or port.',
     { offset, errno },
   );
@@ -356,7 +358,7 @@ async function pump(
         pool.release(buf);
         throw targetError(
           'ZFLASH_DRIVE_TOO_SMALL',
-          `The image is larger than ${dest.path} (${mib(dest.capacity)}).`,
+          `The image is larger than ${dest.path} (${sizeText(dest.capacity)}).`,
           'Use a larger stick.',
           { capacity: dest.capacity },
         );
@@ -453,7 +455,7 @@ async function verify(
           const at = n < want ? offset + n : await firstDifference(job, offset, Buffer.from(view));
           throw ioError(
             'ZFLASH_VERIFY_MISMATCH',
-            `Verification failed: the stick returned different data at offset ${at} (${mib(at)}) than was written.`,
+            `Verification failed: the stick returned different data at offset ${at} (${sizeText(at)}) than was written.`,
             dest.kind === 'drive'
               ? 'The stick is failing or holds less than it claims (a fake-capacity stick). Use another stick.'
               : 'Flash again; if it fails again, use another stick.',
@@ -551,7 +553,7 @@ export async function writeImage(job: WriteJob): Promise<WriteResult> {
     if (total !== null && total > dest.capacity) {
       throw targetError(
         'ZFLASH_DRIVE_TOO_SMALL',
-        `The image needs ${mib(total)} but ${dest.path} holds only ${mib(dest.capacity)}.`,
+        `The image needs ${sizeText(total)} but ${dest.path} holds only ${sizeText(dest.capacity)}.`,
         'Use a larger stick.',
         { needed: total, capacity: dest.capacity },
       );

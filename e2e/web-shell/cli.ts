@@ -11,6 +11,13 @@
  *
  * ZFLASH_ALLOW_LOOP=1 offers loop devices as drives (Linux), as for the CLI.
  */
+import {
+  DEFAULT_MANIFEST_URL,
+  RELEASE_PUBLIC_KEYS,
+  defaultCacheDir,
+  trustedKeys,
+} from '../../app/catalog/index.js';
+import { rosterPathFromEnv } from '../../app/roster/paths.js';
 import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -69,6 +76,13 @@ async function main(): Promise<number> {
     nixosFolder: join(repo, 'nixos'),
     allowLoop: process.platform === 'linux' && process.env['ZFLASH_ALLOW_LOOP'] === '1',
     answers,
+    // The same roster, download cache and catalogue as the zflash command and the app.
+    roster: rosterPathFromEnv({ platform: process.platform, env: process.env, homedir: homedir() }),
+    cache: defaultCacheDir({ platform: process.platform, env: process.env, homedir: homedir() }),
+    catalog: {
+      manifestUrl: process.env['ZFLASH_MANIFEST_URL'] || DEFAULT_MANIFEST_URL,
+      keys: () => trustedKeys(RELEASE_PUBLIC_KEYS),
+    },
   });
   process.stdout.write(
     `Zeta Flash web shell: open ${shell.url}\n(127.0.0.1 only; the token after # lets that page in. Ctrl-C stops.)\n`,

@@ -86,6 +86,18 @@ const ADVICE: Record<ErrorCode, Advice | ((e: ErrorJson) => Advice) | typeof ENG
   ZFLASH_HELPER_USAGE: a(REPORT),
   ZFLASH_HELPER_JOB: a('Try again. If it happens again, photograph this screen and tell us.'),
   ZFLASH_NAME_TAKEN: a('Choose another name: every node needs its own.', 'node'),
+  ZFLASH_DUPLICATE_DRIVE: a('The same stick was chosen twice: pick each stick once.', 'drive'),
+  ZFLASH_DUPLICATE_HOSTNAME: a('Two sticks got the same name: give each node its own.', 'node'),
+  ZFLASH_TOO_MANY_DRIVES: a('Choose at most 16 sticks at a time.', 'drive'),
+  // The netboot server is a command-line feature (zflash netboot serve): its words are the engine's.
+  ZFLASH_MAC_INVALID: ENGINE,
+  ZFLASH_MAC_TAKEN: ENGINE,
+  ZFLASH_NETBOOT_ARTIFACTS: ENGINE,
+  ZFLASH_NETBOOT_INTERFACE: ENGINE,
+  ZFLASH_NETBOOT_UNSUPPORTED: ENGINE,
+  ZFLASH_NETBOOT_TOOL_MISSING: ENGINE,
+  ZFLASH_NETBOOT_DNSMASQ_FAILED: ENGINE,
+  ZFLASH_NETBOOT_HTTP_FAILED: ENGINE,
   ZFLASH_NODE_UNKNOWN: a('Pick the node from the cluster list again.', 'node'),
   ZFLASH_NAME_PATTERN_INVALID: a('Use a name pattern such as node-{nn}.', 'node'),
   ZFLASH_ERASE_INVALID: a(
