@@ -410,7 +410,8 @@ describe('the polkit action (deb)', () => {
 
   it('one action per helper verb, auth_admin_keep for the active session, a message naming Zeta Flash and the drive', () => {
     const ids = xpath('//action/@id').match(/"[^"]+"/g);
-    expect(ids).toEqual(['"dev.zeta.flash.write"', '"dev.zeta.flash.inject"']);
+    // One action per verb the helper has (app/helper/protocol.ts HELPER_VERBS), in its order.
+    expect(ids).toEqual(HELPER_VERBS.map((v) => `"dev.zeta.flash.${v}"`));
     for (const [i, verb] of HELPER_VERBS.entries()) {
       const a = `//action[${i + 1}]`;
       expect(xpath(`string(${a}/annotate[@key="org.freedesktop.policykit.exec.argv1"])`)).toBe(
