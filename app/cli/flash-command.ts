@@ -8,13 +8,10 @@ import { basename } from 'node:path';
 import { scanDrives, type AssessedDrive, type DriveInfo } from '../drives/index.js';
 import { inputError, targetError, toZflashError } from '../errors.js';
 import { validateHostname, type Notice } from '../node/index.js';
-import {
-  checkNewName,
-  flashRecordFor,
-  openRoster,
-  recordFlash,
-  suggestName,
-} from '../roster/index.js';
+// The roster's own modules, not its index: that one also loads mDNS, which a flash never uses.
+import { checkNewName, suggestName } from '../roster/names.js';
+import { flashRecordFor } from '../roster/record.js';
+import { openRoster, recordFlash } from '../roster/store.js';
 import { APP } from '../version.js';
 import { prepareFlash, runFlash, type FlashPlan, type FlashTarget } from '../flash/plan.js';
 import { formatSize } from '../format.js';

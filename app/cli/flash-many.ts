@@ -21,13 +21,13 @@ import { validateHostname, type NodeIdentity, type Notice } from '../node/index.
 import {
   checkNewName,
   DEFAULT_NAME_PATTERN,
-  flashRecordFor,
   formatName,
   numberIn,
   parseNamePattern,
-  recordFlash,
-  type Roster,
-} from '../roster/index.js';
+} from '../roster/names.js';
+import { flashRecordFor } from '../roster/record.js';
+import { recordFlash } from '../roster/store.js';
+import type { Roster } from '../roster/schema.js';
 import { APP } from '../version.js';
 import { confirmEraseAll } from './confirm.js';
 import { cliHint } from './hints.js';
