@@ -5,7 +5,8 @@
  * piped on standard input leave the question to the terminal.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -49,6 +50,26 @@ function stick(name: string): { loop: Loop; file: string } {
   return { loop, file };
 }
 
+const HELPER = new URL('../dist/app/helper/entry.js', import.meta.url).pathname;
+/** Running helper processes (their command line names the built entry). */
+function helperProcesses(): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(HELPER);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+/** Job folders of this process's children (zflash-job-<pid>-…) that outlived them. */
+const jobDirs = () =>
+  readdirSync(tmpdir()).filter(
+    (d) => d.startsWith('zflash-job-') && !existsSync(`/proc/${d.split('-')[2]}`),
+  );
+
 /** Runs argv on a pseudo-terminal and types `answer` at the confirmation prompt. */
 function typed(answer: string, argv: readonly string[]) {
   const r = spawnSync('python3', [PTY, 'anything else cancels', answer, '--', ...argv], {
@@ -82,6 +103,10 @@ describe('zflash flash asks before it erases', () => {
     expect(r.screen).toContain('code: ZFLASH_CANCELLED');
     expect(r.code).toBe(130);
     expect(sha256(readFileSync(file))).toBe(before);
+    // As root the helper was started early, waiting for a job that never came: it is gone,
+    // and so is the folder made for its job.
+    expect(helperProcesses()).toEqual([]);
+    expect(jobDirs()).toEqual([]);
   });
 
   it('the short name confirms, and the stick is written', () => {

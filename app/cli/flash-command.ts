@@ -26,6 +26,8 @@ import {
   readAllStdin,
 } from './identity-options.js';
 import type { Command } from './io.js';
+import { prestartHelper, type PrestartedHelper } from '../helper/client.js';
+import { HELPER_VERB } from '../helper/protocol.js';
 import { printJsonLine, printNotices, reportError } from './output.js';
 import { createProgressPrinter } from './progress-printer.js';
 import { resolveRosterPath, rosterOff } from './roster-path.js';
@@ -161,6 +163,7 @@ function ejectSentence(
 
 export const flashCommand: Command = async (argv, io) => {
   const json = wantsJson(argv);
+  let early: PrestartedHelper | null = null;
   try {
     const { values, positionals } = parse(
       argv,
@@ -216,6 +219,11 @@ export const flashCommand: Command = async (argv, io) => {
     const imagePath = positionals[0] ?? '';
     const allowLoop = io.env['ZFLASH_ALLOW_LOOP'] === '1';
     const drives = (values.drive ?? []).map((d) => drivePath(d));
+    // Already root and one named drive: start the helper now, so its start-up overlaps the
+    // checks below (it waits for the job, which it then checks as always). With a password
+    // prompt it is started after the confirmation instead, never before.
+    if (drives.length === 1 && !values.target)
+      early = await prestartHelper(HELPER_VERB, { env: io.env }).catch(() => null);
     if (drives.length > 1) {
       // Several sticks: each is its own node, named from the pattern.
       const single = (['host', 'reflash', 'erase-disk'] as const).find((o) => values[o]);
@@ -328,7 +336,7 @@ export const flashCommand: Command = async (argv, io) => {
       result = await runFlash(plan.job, {
         signal: io.signal,
         onEvent: printer.onEvent,
-        helper: { env: io.env },
+        helper: { env: io.env, ...(early ? { prestarted: early } : {}) },
       });
     } finally {
       printer.stop();
@@ -388,5 +396,8 @@ export const flashCommand: Command = async (argv, io) => {
     return 0;
   } catch (err) {
     return reportError(io, err, json);
+  } finally {
+    // Unused (a refusal, a cancel): it ends without having read anything.
+    if (early && early.child.exitCode === null) await early.discard();
   }
 };

@@ -19,6 +19,7 @@ import {
   type Verdict,
 } from '../drives/index.js';
 import { parseSha256Hex } from '../image/checksum.js';
+import { probeImage } from '../image/image-source.js';
 import type { NodeIdentity, Notice } from '../node/types.js';
 import { checkInstallerReadsPayload, requireZetaInstaller } from '../payload/installer.js';
 import { MANIFEST_SCHEMA_VERSION } from '../payload/manifest.js';
@@ -116,6 +117,21 @@ export async function prepareFlash(opts: PrepareFlashOptions): Promise<FlashPlan
         ).path
       : null;
   const given = opts.sha256 ? parseSha256Hex(opts.sha256) : null;
+  // The drive's verdict (a scan: lsblk, sysfs) runs beside the image's inspection: both only
+  // read. The image's problems are still reported first, as they are awaited first.
+  const target = opts.target;
+  const judging =
+    target.kind === 'drive'
+      ? probeImage(imagePath).then((probe) =>
+          recheckDrive(target.device, {
+            ...opts.scan,
+            imagePath,
+            imageSize: probe.size,
+            allowLoop: opts.allowLoop ?? false,
+          }),
+        )
+      : null;
+  judging?.catch(() => undefined);
   // The image as the image step sees it: format, size, sidecar checksum, installer kind, ESP.
   const { info, source: image } = await inspectImageFile(imagePath, {
     sidecar: given === null,
@@ -138,13 +154,8 @@ export async function prepareFlash(opts: PrepareFlashOptions): Promise<FlashPlan
 
   let drive: DriveInfo | null = null;
   let verdict: Verdict | null = null;
-  if (opts.target.kind === 'drive') {
-    const checked = await recheckDrive(opts.target.device, {
-      ...opts.scan,
-      imagePath,
-      imageSize: image.size,
-      allowLoop: opts.allowLoop ?? false,
-    });
+  if (judging) {
+    const checked = await judging;
     if (checked.verdict.status === 'refused') throw driveRefusedError(checked);
     drive = checked.drive;
     verdict = checked.verdict;

@@ -13,7 +13,7 @@
  * Everything it depends on is an option: the environment is the caller's to pass (only front
  * ends read process.env), the helper command too (a packaged app runs its own node).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { lstat, mkdtemp, open, readdir, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -85,6 +85,80 @@ export interface RunHelperOptions {
   readonly requester?: number | null;
   /** Where job folders go; default os.tmpdir(). */
   readonly tempDir?: string;
+  /**
+   * A helper started before the job was ready (`prestartHelper`): the job is written into its
+   * folder and announced on its stdin instead of starting a new process.
+   */
+  readonly prestarted?: PrestartedHelper;
+}
+
+/**
+ * A helper process started early, while the front end still prepares the job (reads the
+ * image, checks the drive), so that its start-up — a Node process and its imports, most of a
+ * flash's fixed cost on a fast device — overlaps that work. Only where no password prompt is
+ * involved (already root, stdio channel): a prompt must come after the operator confirmed.
+ * The helper waits for a line on stdin, then reads and checks its job file exactly as always;
+ * `discard()` (or the front end exiting) closes its stdin and it ends without reading anything.
+ */
+export interface PrestartedHelper {
+  readonly verb: HelperVerb;
+  /** The job folder made for it (mode 0700); the job file is written there later. */
+  readonly dir: string;
+  readonly child: ChildProcessWithoutNullStreams;
+  /** What it said on stderr so far (kept from the start, as a late listener would miss it). */
+  readonly stderr: () => string;
+  /** Its exit code, once it has ended (it may end before it is used: a broken install). */
+  readonly exited: Promise<number | null>;
+  discard(): Promise<void>;
+}
+
+/** Starts the helper early when it needs no elevation; null when it does (start it later). */
+export async function prestartHelper(
+  verb: HelperVerb,
+  options: Pick<RunHelperOptions, 'env' | 'helperCommand' | 'isRoot' | 'tempDir' | 'platform'>,
+): Promise<PrestartedHelper | null> {
+  const isRoot = options.isRoot ?? process.getuid?.() === 0;
+  if (!isRoot) return null;
+  const base = options.tempDir ?? tmpdir();
+  await cleanStaleJobDirs(base);
+  const dir = await mkdtemp(join(base, `${JOB_DIR_PREFIX}${process.pid}-`));
+  const argv = [
+    ...helperArgv({
+      helperCommand: options.helperCommand ?? defaultHelperCommand(),
+      verb,
+      jobPath: join(dir, JOB_FILE),
+      channel: 'stdio',
+      requester: process.getuid?.() ?? null,
+    }),
+    '--await-job',
+  ];
+  const [command, ...args] = argv;
+  const child = spawn(command ?? '', args, {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: helperEnv(options.env),
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-8192);
+  });
+  child.stdin.on('error', () => undefined);
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('error', () => resolve(null));
+    child.on('close', (code) => resolve(code));
+  });
+  return {
+    verb,
+    dir,
+    child,
+    stderr: () => stderr,
+    exited,
+    async discard() {
+      child.stdin.end();
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000).unref())]);
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export async function runHelper(
@@ -151,10 +225,32 @@ async function runVerb(
   const channel: Channel =
     options.channel ??
     (!isRoot && (platform === 'darwin' || platform === 'win32') ? 'files' : 'stdio');
-  const base = options.tempDir ?? tmpdir();
-  await cleanStaleJobDirs(base);
   // Serialized as is; the helper parses it back with its schema, trusting nothing.
   const job = { ...request, parentPid: process.pid };
+  const early = options.prestarted;
+  if (early) {
+    if (early.verb !== verb) throw new Error(`a ${early.verb} helper cannot run a ${verb} job`);
+    try {
+      await writeFile(join(early.dir, JOB_FILE), JSON.stringify(job), { mode: 0o600, flag: 'wx' });
+      // The job is there: tell the waiting helper (it checks the file as always).
+      early.child.stdin.write('job\n');
+      return await attachHelper(
+        early.child,
+        { kind: 'none' },
+        options,
+        null,
+        verb === WRITE_MANY_VERB,
+        {
+          stderr: early.stderr,
+          exited: early.exited,
+        },
+      );
+    } finally {
+      await rm(early.dir, { recursive: true, force: true });
+    }
+  }
+  const base = options.tempDir ?? tmpdir();
+  await cleanStaleJobDirs(base);
   const dir = await mkdtemp(join(base, `${JOB_DIR_PREFIX}${process.pid}-`));
   const jobPath = join(dir, JOB_FILE);
   try {
@@ -332,11 +428,27 @@ function spawnHelper(
   filesDir: string | null,
   many = false,
 ): Promise<FinalEvent> {
+  const child = spawn(elevation.command, [...elevation.args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: helperEnv(options.env),
+  });
+  return attachHelper(child, elevation, options, filesDir, many, null);
+}
+
+/**
+ * Follows a running helper to its end: its events (stdout, or events.jsonl on the files
+ * channel), its stderr, cancel, and its exit. `early`: a prestarted helper, whose stderr and
+ * exit were already being watched from its start.
+ */
+function attachHelper(
+  child: ChildProcessWithoutNullStreams,
+  elevation: Pick<Exclude<Elevation, { kind: 'unavailable' }>, 'kind'>,
+  options: RunHelperOptions,
+  filesDir: string | null,
+  many: boolean,
+  early: { readonly stderr: () => string; readonly exited: Promise<number | null> } | null,
+): Promise<FinalEvent> {
   return new Promise((resolve, reject) => {
-    const child = spawn(elevation.command, [...elevation.args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: helperEnv(options.env),
-    });
     let final: FinalEvent | null = null;
     let error: ZflashError | null = null;
     let stderr = '';
@@ -390,9 +502,10 @@ function spawnHelper(
     }
 
     child.stdin.on('error', () => undefined);
-    child.stderr.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-8192);
-    });
+    if (!early)
+      child.stderr.on('data', (d: Buffer) => {
+        stderr = (stderr + d.toString()).slice(-8192);
+      });
     child.on('error', (err) => {
       options.signal?.removeEventListener('abort', cancel);
       if (poll) clearTimeout(poll);
@@ -406,7 +519,8 @@ function spawnHelper(
         ),
       );
     });
-    child.on('close', (code) => {
+    const onClose = (code: number | null) => {
+      if (early) stderr = early.stderr();
       options.signal?.removeEventListener('abort', cancel);
       if (poll) clearTimeout(poll);
       poll = null;
@@ -417,7 +531,14 @@ function spawnHelper(
           await t.close().catch(() => undefined);
         })
         .then(() => settle(code));
-    });
+    };
+    if (early) {
+      // It may have ended already: wait for its output to be read, then settle.
+      void early.exited.then((code) => {
+        if (child.stdout.readableEnded) onClose(code);
+        else child.stdout.once('end', () => onClose(code));
+      });
+    } else child.on('close', onClose);
 
     const settle = (code: number | null) => {
       // A summary ends the job whatever its exit code: it says how each drive ended.

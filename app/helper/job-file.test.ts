@@ -40,6 +40,19 @@ describe('parseHelperArgs', () => {
     expect(
       parseHelperArgs(['inject', '--job', '/t/j.json', '--channel', 'files', '--requester', '501']),
     ).toEqual({ verb: 'inject', job: '/t/j.json', channel: 'files', requester: '501' });
+    // Started early, waiting for the job on stdin; several drives named for the prompt.
+    expect(
+      parseHelperArgs([
+        'write-many',
+        '--job',
+        '/t/j.json',
+        '--await-job',
+        '--drive',
+        '/dev/sdb',
+        '--drive',
+        '/dev/sdc',
+      ]),
+    ).toMatchObject({ awaitJob: true, drives: ['/dev/sdb', '/dev/sdc'] });
   });
   it.each([
     [['erase', '--job', 'j']],
@@ -47,6 +60,8 @@ describe('parseHelperArgs', () => {
     [['write', '--job', 'j', 'extra']],
     [['write', '--job', 'j', '--channel', 'socket']],
     [['write', '--job', 'j', '--shell', 'x']],
+    // The job is announced on stdin: the files channel (no pipes) cannot wait for it.
+    [['write', '--job', 'j', '--channel', 'files', '--await-job']],
   ])('refuses %j', (argv) => {
     expect(() => parseHelperArgs(argv)).toThrow(
       expect.objectContaining({ code: 'ZFLASH_HELPER_USAGE' }),

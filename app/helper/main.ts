@@ -25,7 +25,7 @@ import { existsSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ExitCode, inputError, toZflashError, type ZflashError } from '../errors.js';
+import { ExitCode, cancelledError, inputError, toZflashError, type ZflashError } from '../errors.js';
 import { checkJobFolder, openEventsFile, readJobFile, resolveRequester } from './job-file.js';
 import {
   CANCEL_FILE,
@@ -60,6 +60,11 @@ export interface HelperArgs {
   readonly requester: string | undefined;
   /** The drives the password prompt showed (display only; must be the job's drives). */
   readonly drives?: readonly string[];
+  /**
+   * Started early (the client is still preparing the job): wait for one line on stdin before
+   * reading the job file. Only on the stdio channel; the job file gets every check as always.
+   */
+  readonly awaitJob?: boolean;
 }
 
 const usage = (why: string) =>
@@ -79,6 +84,7 @@ export function parseHelperArgs(argv: readonly string[]): HelperArgs {
         channel: { type: 'string' },
         requester: { type: 'string' },
         drive: { type: 'string', multiple: true },
+        'await-job': { type: 'boolean' },
       },
       allowPositionals: true,
       strict: true,
@@ -93,12 +99,15 @@ export function parseHelperArgs(argv: readonly string[]): HelperArgs {
   if (!values.job) throw usage('--job FILE is missing');
   const channel = values.channel ?? 'stdio';
   if (channel !== 'stdio' && channel !== 'files') throw usage('--channel must be files or stdio');
+  if (values['await-job'] && channel !== 'stdio')
+    throw usage('--await-job needs the stdio channel (the job is announced on stdin)');
   return {
     verb: verb as HelperVerb,
     job: values.job,
     channel,
     requester: values.requester,
     ...(values.drive !== undefined ? { drives: values.drive } : {}),
+    ...(values['await-job'] ? { awaitJob: true } : {}),
   };
 }
 
@@ -156,11 +165,26 @@ export async function helperMain(argv: readonly string[], env: NodeJS.ProcessEnv
     const { verb, job: jobPath } = args;
     const files = args.channel === 'files';
     const dir = dirname(jobPath);
+    // Started early: the job is announced by a line on stdin once the client has written it.
+    let announced: Promise<void> = Promise.resolve();
     if (!files) {
       // Parent gone or asked us to stop: stdin reaches its end.
       process.stdin.on('end', abort);
       process.stdin.on('close', abort);
       process.stdin.on('error', abort);
+      if (args.awaitJob) {
+        announced = new Promise<void>((resolve, reject) => {
+          const onData = (d: Buffer) => {
+            if (!d.includes(0x0a)) return;
+            process.stdin.off('data', onData);
+            resolve();
+          };
+          process.stdin.on('data', onData);
+          controller.signal.addEventListener('abort', () => reject(cancelledError()), {
+            once: true,
+          });
+        });
+      }
       process.stdin.resume();
       process.stdout.on('error', abort);
     }
@@ -184,6 +208,7 @@ export async function helperMain(argv: readonly string[], env: NodeJS.ProcessEnv
             argRequester: args.requester,
             uid: process.getuid?.() ?? null,
           });
+    await announced;
     await checkJobFolder(dir, requester);
     if (files) {
       const fh = await openEventsFile(join(dir, EVENTS_FILE), requester);

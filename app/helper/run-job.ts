@@ -4,7 +4,7 @@
  * re-verified, and the drive policy re-run right before the drive is opened.
  */
 import type { ByteDevice } from '../disk/device.js';
-import { driveRefusedError, recheckDrive } from '../drives/index.js';
+import { driveRefusedError, recheckDrive, type RecheckedDrive } from '../drives/index.js';
 import { cancelledError } from '../errors.js';
 import { verifyImageChecksum } from '../image/checksum.js';
 import { probeImage } from '../image/image-source.js';
@@ -46,16 +46,9 @@ export function destinationDevice(dest: Destination, size: number): ByteDevice {
 export async function openJobDrive(
   drive: { readonly device: string; readonly expectedSize: number | null },
   o: { readonly imagePath: string; readonly imageSize: number | null; readonly allowLoop: boolean },
+  judged?: JudgedDrive,
 ): Promise<{ dest: Destination; device: string; deviceNumber: string | null }> {
-  const checked = await recheckDrive(drive.device, {
-    imagePath: o.imagePath,
-    imageSize: o.imageSize,
-    allowLoop: o.allowLoop,
-    ...(drive.expectedSize ? { expected: { size: drive.expectedSize } } : {}),
-  });
-  if (checked.verdict.status === 'refused' || checked.drive.size === null) {
-    throw driveRefusedError(checked);
-  }
+  const checked = judged ?? (await recheckJobDrive(drive, o));
   const dest = await openDriveDestination({
     device: checked.drive.device,
     raw: checked.drive.raw,
@@ -65,6 +58,26 @@ export async function openJobDrive(
     deviceNumber: checked.deviceNumber,
   });
   return { dest, device: checked.drive.raw, deviceNumber: checked.deviceNumber };
+}
+
+/** A drive the policy let through, whose size is known. */
+type JudgedDrive = RecheckedDrive & { readonly drive: { readonly size: number } };
+
+/** The policy's fresh verdict on a job's drive (read-only: nothing is unmounted or opened). */
+export async function recheckJobDrive(
+  drive: { readonly device: string; readonly expectedSize: number | null },
+  o: { readonly imagePath: string; readonly imageSize: number | null; readonly allowLoop: boolean },
+): Promise<JudgedDrive> {
+  const checked = await recheckDrive(drive.device, {
+    imagePath: o.imagePath,
+    imageSize: o.imageSize,
+    allowLoop: o.allowLoop,
+    ...(drive.expectedSize ? { expected: { size: drive.expectedSize } } : {}),
+  });
+  if (checked.verdict.status === 'refused' || checked.drive.size === null) {
+    throw driveRefusedError(checked);
+  }
+  return checked as JudgedDrive;
 }
 
 /** The `result` event of one written drive or file. */
@@ -118,7 +131,17 @@ export async function runWriteJob(job: WriteJob, ctx: WriteJobContext): Promise<
     createdAt,
     imageSha256: job.image.sha256?.toLowerCase() ?? null,
   });
-  const patch = await computePatch(image, files, { now: createdAt, signal });
+  // The ESP patch and the drive's fresh verdict are independent reads: done side by side.
+  // Only once both are in is the drive unmounted and opened, so a refusal touches nothing.
+  const drivePolicy = {
+    imagePath: job.image.path,
+    imageSize: image.size,
+    allowLoop: job.allowLoop,
+  };
+  const [patch, judged] = await Promise.all([
+    computePatch(image, files, { now: createdAt, signal }),
+    job.drive ? recheckJobDrive(job.drive, drivePolicy) : Promise.resolve(undefined),
+  ]);
   log(
     `ESP patch: ${patch.extents.length} ranges, ${patch.extents.reduce((n, e) => n + e.data.length, 0)} bytes`,
   );
@@ -126,11 +149,7 @@ export async function runWriteJob(job: WriteJob, ctx: WriteJobContext): Promise<
   let dest: Destination;
   let device: string;
   if (job.drive) {
-    ({ dest, device } = await openJobDrive(job.drive, {
-      imagePath: job.image.path,
-      imageSize: image.size,
-      allowLoop: job.allowLoop,
-    }));
+    ({ dest, device } = await openJobDrive(job.drive, drivePolicy, judged));
   } else if (job.file) {
     device = job.file.path;
     dest = await openFileDestination(job.file.path, {
