@@ -154,6 +154,10 @@ export const ERROR_CODES = {
   },
   ZFLASH_IMAGE_CORRUPT: { kind: 'target', doc: 'a compressed image is damaged' },
   ZFLASH_IMAGE_UNSUPPORTED: { kind: 'target', doc: 'an image format Zeta Flash cannot read' },
+  ZFLASH_IMAGE_COMPRESSED: {
+    kind: 'target',
+    doc: 'inject changes an image in place, and this image is compressed',
+  },
   ZFLASH_IMAGE_ZIP_AMBIGUOUS: { kind: 'target', doc: 'a zip archive holds no image or several' },
   ZFLASH_CHECKSUM_MISMATCH: {
     kind: 'target',

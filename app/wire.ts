@@ -109,11 +109,29 @@ export const inspectResultSchema = z.object({
   target: z.object({
     path: z.string(),
     kind: z.enum(['file', 'block-device']),
+    compression: z.enum(['none', 'gzip', 'bzip2', 'xz', 'zip', 'zstd']),
     size: z.number(),
     table: z.enum(['mbr', 'gpt', 'hybrid', 'none']),
   }),
-  installer: z.object({ nixos: z.boolean(), volumeLabel: z.string().nullable() }),
-  esp: espSummarySchema,
+  partitions: z
+    .array(
+      z.object({
+        source: z.enum(['mbr', 'gpt']),
+        number: z.number(),
+        type: z.string(),
+        start: z.number(),
+        size: z.number(),
+      }),
+    )
+    .readonly(),
+  installer: z.intersection(
+    installerInfoSchema,
+    z.object({ nixos: z.boolean(), summary: z.string() }),
+  ),
+  warnings: z.array(z.string()).readonly(),
+  /** null when the target has no (single) ESP; `espProblem` then says why. */
+  esp: espSummarySchema.nullable(),
+  espProblem: errorJsonSchema.nullable(),
   payload: z
     .object({
       hostname: z.string().nullable(),

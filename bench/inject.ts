@@ -141,7 +141,9 @@ async function main(): Promise<void> {
     run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'bench@zflash', '-f', key]);
 
     const info = await inspectTarget(image);
-    const { offset, size } = info.esp;
+    if (!info.esp) throw new Error(`no ESP in ${image}: ${info.espProblem?.message}`);
+    const esp = info.esp;
+    const { offset, size } = esp;
     const bySfdisk = espOffsetBySfdisk(image);
     if (bySfdisk.offset !== offset) {
       throw new Error(`ESP offset: zflash says ${offset}, sfdisk says ${bySfdisk.offset}`);
@@ -234,7 +236,7 @@ async function main(): Promise<void> {
     const payloadBytes = files.reduce((n, f) => n + f.data.length, 0);
     const out = [
       `zflash inject benchmark (issue #2), Node ${process.version}, ${process.platform}/${process.arch}`,
-      `image  ${(info.size / GiB).toFixed(3)} GiB NixOS-layout isohybrid, ESP ${info.esp.fatType} ${(size / MiB).toFixed(1)} MiB at offset ${offset} (sfdisk agrees)`,
+      `image  ${(info.size / GiB).toFixed(3)} GiB NixOS-layout isohybrid, ESP ${info.esp?.fatType} ${(size / MiB).toFixed(1)} MiB at offset ${offset} (sfdisk agrees)`,
       `payload ${files.map((f) => `${f.name} (${f.data.length} B)`).join(', ')} = ${payloadBytes} B`,
       `setup  ${(setupMs / 1000).toFixed(1)} s (build image, copy for mcopy), ${WARMUP} warm-up runs of each not counted`,
       '',

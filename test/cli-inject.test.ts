@@ -3,6 +3,7 @@
  * process, on fixture images made by xorriso/mkfs.vfat and on real loop block devices,
  * judged by mtools, fsck.fat and sfdisk.
  */
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, writeFileSync, truncateSync } from 'node:fs';
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,14 +69,14 @@ describe('zflash inspect', () => {
       label: 'EFIBOOT',
     });
     const mdir = run('mdir', ['-i', `${iso}@@${esp.offset}`, '::/']);
-    expect(j.esp.freeBytes).toBe(Number(/([\d ]+) bytes free/.exec(mdir)?.[1]?.replace(/ /g, '')));
+    expect(j.esp?.freeBytes).toBe(Number(/([\d ]+) bytes free/.exec(mdir)?.[1]?.replace(/ /g, '')));
     expect(j.payload).toBeNull();
     expect(j.installer).toMatchObject({
       kind: 'nixos',
       nixos: true,
       volumeLabel: 'nixos-minimal-25.11-x86_64',
     });
-    expect(j.esp.payloadFits).toBe(true);
+    expect(j.esp?.payloadFits).toBe(true);
   });
 
   it('says when an ESP has no room for a payload, without writing anything', () => {
@@ -88,7 +89,7 @@ describe('zflash inspect', () => {
     run('mcopy', ['-i', p, `${tmp.path}/nofit.bin`, '::/nofit.bin']);
     const before = fileSha256(p);
     const j = onlyLine(zflash(['inspect', p, '--json']).stdout, 'inspect');
-    expect(j.esp.payloadFits).toBe(false);
+    expect(j.esp?.payloadFits).toBe(false);
     expect(j.installer.nixos).toBe(false);
     expect(fileSha256(p)).toBe(before);
   });
@@ -98,6 +99,40 @@ describe('zflash inspect', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/ESP\s+partition 2 \(MBR type 0xEF\)/);
     expect(r.stdout).toMatch(/FAT12, label EFIBOOT/);
+  });
+
+  it('reads a compressed image through its decoder: the same ESP and tables as the raw one', () => {
+    const raw = onlyLine(zflash(['inspect', iso, '--json']).stdout, 'inspect');
+    const xz = `${tmp.path}/inspect.iso.xz`;
+    writeFileSync(xz, execFileSync('xz', ['-1', '-c', iso], { maxBuffer: 1 << 28 }));
+    const r = zflash(['inspect', xz, '--json']);
+    expect(r.code).toBe(0);
+    const j = onlyLine(r.stdout, 'inspect');
+    expect(j.target).toMatchObject({ compression: 'xz', size: raw.target.size });
+    expect(j.esp).toEqual(raw.esp);
+    expect(j.partitions).toEqual(raw.partitions);
+    expect(zflash(['inspect', xz]).stdout).toMatch(/xz-compressed, read through it/);
+  });
+
+  it('an image without an ESP: its partition table, then why no identity can go there (exit 3)', () => {
+    const p = `${tmp.path}/noesp.img`;
+    writeFileSync(p, '');
+    truncateSync(p, 8 * 1024 * 1024);
+    run('sfdisk', ['-q', p], { input: 'label: dos\n,4M,83\n' });
+    const text = zflash(['inspect', p]);
+    expect(text.code).toBe(3);
+    expect(text.stdout).toMatch(/^table {5}MBR$/m);
+    expect(text.stdout).toMatch(/^ {2}MBR 1 {3}type 0x83, at 1\.0 MB, 4\.2 MB$/m);
+    expect(text.stdout).toMatch(/^ESP {7}none: There is no EFI System Partition in the image/m);
+    expect(text.stderr).toContain('code: ZFLASH_NO_ESP');
+    const json = zflash(['inspect', p, '--json']);
+    expect(json.code).toBe(3);
+    const line = onlyLine(json.stdout, 'inspect');
+    expect(line.esp).toBeNull();
+    expect(line.partitions).toEqual([
+      { source: 'mbr', number: 1, type: '0x83', start: 1024 * 1024, size: 4 * 1024 * 1024 },
+    ]);
+    expect(onlyLine(json.stdout, 'error').error.code).toBe('ZFLASH_NO_ESP');
   });
 });
 
@@ -367,6 +402,16 @@ describe('refusals: clear error, stable code, exit code, target unchanged', () =
       },
       3,
       'ZFLASH_ESP_FULL',
+    ],
+    [
+      'a compressed image (inject changes an image in place)',
+      () => {
+        const p = `${tmp.path}/inject.iso.xz`;
+        writeFileSync(p, execFileSync('xz', ['-1', '-c', iso], { maxBuffer: 1 << 28 }));
+        return { target: p, args: ['--host', 'n', '--ssh-key', `${key}.pub`] };
+      },
+      3,
+      'ZFLASH_IMAGE_COMPRESSED',
     ],
     [
       'a missing target',

@@ -11,6 +11,9 @@ import { inspectTarget, type TargetInfo } from '../payload/target.js';
 import { APP } from '../version.js';
 import { parse, wantsJson } from './args.js';
 import type { Command, CliIo } from './io.js';
+import type { z } from 'zod';
+import type { inspectResultSchema } from '../wire.js';
+import { cliHint } from './hints.js';
 import { formatSize, printJsonLine, reportError } from './output.js';
 
 const USAGE = 'zflash inspect <image-or-device> [--require-zeta] [--json]';
@@ -42,28 +45,41 @@ export function installerWarnings(
   }
 }
 
-export function inspectJson(info: TargetInfo, schema = MANIFEST_SCHEMA_VERSION) {
+export function inspectJson(
+  info: TargetInfo,
+  schema = MANIFEST_SCHEMA_VERSION,
+): z.input<typeof inspectResultSchema> & { type: 'inspect' } {
   const { esp, payload } = info;
   return {
     type: 'inspect' as const,
-    target: { path: info.path, kind: info.kind, size: info.size, table: info.table },
+    target: {
+      path: info.path,
+      kind: info.kind,
+      compression: info.compression,
+      size: info.size,
+      table: info.table,
+    },
+    partitions: info.partitions,
     installer: {
       ...info.installer,
       nixos: info.installer.kind !== 'other',
       summary: describeInstaller(info.installer),
     },
     warnings: installerWarnings(info, schema),
-    esp: {
-      partition: esp.partition,
-      offset: esp.offset,
-      size: esp.size,
-      fatType: esp.fatType,
-      label: esp.label,
-      freeBytes: esp.freeBytes,
-      serial: esp.serial,
-      fatsIdentical: esp.fatsIdentical,
-      payloadFits: esp.payloadFits,
-    },
+    esp: esp
+      ? {
+          partition: esp.partition,
+          offset: esp.offset,
+          size: esp.size,
+          fatType: esp.fatType,
+          label: esp.label,
+          freeBytes: esp.freeBytes,
+          serial: esp.serial,
+          fatsIdentical: esp.fatsIdentical,
+          payloadFits: esp.payloadFits,
+        }
+      : null,
+    espProblem: info.espProblem,
     payload: payload
       ? {
           hostname: payload.hostname,
@@ -84,15 +100,28 @@ function printHuman(io: CliIo, info: TargetInfo): void {
     hybrid: 'MBR + GPT (isohybrid)',
     none: 'none (bare filesystem)',
   }[info.table];
+  const stored =
+    info.compression === 'none' ? '' : `, ${info.compression}-compressed, read through it`;
   const lines = [
-    `target    ${info.path} (${info.kind === 'file' ? 'image file' : 'block device'}, ${formatSize(info.size)})`,
+    `target    ${info.path} (${info.kind === 'file' ? 'image file' : 'block device'}, ${formatSize(info.size)}${stored})`,
     `table     ${table}`,
+    ...info.partitions.map(
+      (p) =>
+        `  ${`${p.source.toUpperCase()} ${p.number}`.padEnd(8)}type ${p.type}, at ${formatSize(p.start)}, ${formatSize(p.size)}`,
+    ),
     `image     ${describeInstaller(info.installer)}`,
     ...installerWarnings(info).map((w) => `warning   ${w}`),
+  ];
+  if (!esp) {
+    lines.push(`ESP       none: ${info.espProblem?.message ?? 'no EFI System Partition'}`);
+    io.stdout.write(`${lines.join('\n')}\n`);
+    return;
+  }
+  lines.push(
     `ESP       ${esp.source === 'whole-device' ? 'whole target' : `partition ${esp.partition} (${esp.source === 'mbr' ? 'MBR type 0xEF' : 'GPT ESP'})`}, offset ${esp.offset}, size ${formatSize(esp.size)}`,
     `          ${esp.fatType}, label ${esp.label || '(none)'}, serial ${esp.serial}, ${formatSize(esp.freeBytes)} free${esp.fatsIdentical ? '' : ', FAT copies differ'}`,
     `          ${esp.payloadFits ? 'room for a node payload' : 'NO room for a node payload (too full)'}`,
-  ];
+  );
   if (!payload) lines.push('payload   none (no Zeta node files on the ESP)');
   else {
     lines.push(`payload   host ${payload.hostname ?? '(unreadable)'}`);
@@ -147,6 +176,13 @@ export const inspectCommand: Command = async (argv, io) => {
     }
     if (json) printJsonLine(io, inspectJson(info));
     else printHuman(io, info);
+    // The tables were shown; that no identity can go there is still a refusal (exit 3).
+    if (info.espProblem) {
+      const problem = { ...info.espProblem, hint: cliHint(info.espProblem) };
+      if (json) printJsonLine(io, { type: 'error', error: problem });
+      else io.stderr.write(`hint: ${problem.hint}\ncode: ${problem.code}\n`);
+      return problem.exitCode;
+    }
     return 0;
   } catch (err) {
     return reportError(io, err, json);

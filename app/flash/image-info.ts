@@ -9,15 +9,13 @@
  * archive, no ESP, broken checksum file), so the operator learns them at the first step.
  */
 import { basename } from 'node:path';
-import { FileDevice, MemoryDevice, type ByteDevice } from '../disk/device.js';
 import { openEsp, summarizeEsp, type EspSummary } from '../disk/esp.js';
-import { findEsp, readPartitionTable } from '../disk/partition-table.js';
-import { targetError } from '../errors.js';
 import { findSidecarChecksum } from '../image/checksum.js';
-import { imageFileName, probeImage, readImagePrefix } from '../image/image-source.js';
+import { imageFileName, probeImage } from '../image/image-source.js';
 import type { Compression, ImageSourceInfo } from '../image/image-types.js';
 import type { Notice } from '../node/types.js';
 import { payloadFit } from '../payload/fit.js';
+import { withImageDevice } from '../payload/image-device.js';
 import {
   classifyInstaller,
   describeInstaller,
@@ -61,41 +59,6 @@ export interface ImageInfoOptions {
   readonly sidecar?: boolean;
 }
 
-const MiB = 1024 * 1024;
-/** Same bound as ./overlay.ts: how far into a compressed image the flash will decode. */
-const MAX_PREFIX = 256 * MiB;
-
-/** Runs `fn` on the image's bytes: the file itself, or the decoded prefix holding tables + ESP. */
-async function withImageDevice<T>(
-  info: ImageSourceInfo,
-  fn: (dev: ByteDevice) => Promise<T>,
-  signal?: AbortSignal,
-): Promise<T> {
-  if (info.compression === 'none') {
-    const dev = await FileDevice.open(info.path, { writable: false });
-    try {
-      return await fn(dev);
-    } finally {
-      await dev.close();
-    }
-  }
-  const opts = signal ? { signal } : {};
-  const limit =
-    info.size !== null && info.sizeIsExact ? Math.min(info.size, MAX_PREFIX) : MAX_PREFIX;
-  let head = await readImagePrefix(info, Math.min(MiB, limit), opts);
-  const esp = findEsp(await readPartitionTable(new MemoryDevice(head)), Number.MAX_SAFE_INTEGER);
-  const end = esp.source === 'whole-device' ? limit : esp.offset + esp.size;
-  if (end > MAX_PREFIX) {
-    throw targetError(
-      'ZFLASH_ESP_TOO_DEEP',
-      `The EFI partition of this compressed image ends ${Math.round(end / MiB)} MiB in, too deep to patch in memory.`,
-      'Decompress the image first (for example `unzstd image.img.zst`) and flash the raw file.',
-    );
-  }
-  if (end > head.length) head = await readImagePrefix(info, end, opts);
-  return fn(new MemoryDevice(head));
-}
-
 /** `nixos-minimal-25.11-x86_64` → `25.11`; nixpkgs' isoImage.volumeID carries the release. */
 export function nixosReleaseOf(volumeLabel: string | null): string | null {
   if (!volumeLabel || !/^nixos/i.test(volumeLabel)) return null;
@@ -128,7 +91,7 @@ export async function inspectImageFile(
       const payload = await readPayload(esp.volume);
       return { installer, summary, fit, payload };
     },
-    opts.signal,
+    opts.signal ? { signal: opts.signal } : {},
   );
 
   const { installer } = found;

@@ -133,7 +133,7 @@ describe('classifyInstaller', () => {
   it('inspectTarget carries the classification', async () => {
     const info = await inspectTarget(paths.zeta!);
     expect(info.installer.kind).toBe('zeta');
-    expect(info.esp.fatType).toBe('FAT12');
+    expect(info.esp?.fatType).toBe('FAT12');
   });
 });
 

@@ -7,12 +7,19 @@
 import { stat } from 'node:fs/promises';
 import { FileDevice, OverlayDevice, type ByteDevice } from '../disk/device.js';
 import { openEsp, summarizeEsp, type EspSummary } from '../disk/esp.js';
-import type { TableKind } from '../disk/partition-table.js';
+import {
+  readPartitionTable,
+  type PartitionTable,
+  type TableKind,
+} from '../disk/partition-table.js';
 import { devNumberOf, driveRefusedError, recheckDrive } from '../drives/index.js';
-import { ioError, targetError } from '../errors.js';
+import { ioError, targetError, ZflashError, type ZflashErrorJson } from '../errors.js';
+import { probeImage } from '../image/image-source.js';
+import type { Compression } from '../image/image-types.js';
 import type { NodeIdentity } from '../node/types.js';
 import { APP } from '../version.js';
 import { payloadFit } from './fit.js';
+import { withImageDevice } from './image-device.js';
 import {
   checkInstallerReadsPayload,
   classifyInstaller,
@@ -23,34 +30,109 @@ import { MANIFEST_SCHEMA_VERSION } from './manifest.js';
 import { readPayload, type PayloadInfo } from './read.js';
 import { renderPayload, type PayloadFile, type RenderOptions } from './render.js';
 
+/** One entry of the partition tables, as inspect lists them. */
+export interface PartitionEntry {
+  readonly source: 'mbr' | 'gpt';
+  readonly number: number;
+  /** `0xef` for MBR types, the type GUID (and its name, if any) for GPT. */
+  readonly type: string;
+  readonly start: number;
+  readonly size: number;
+}
+
 export interface TargetInfo {
   readonly path: string;
   readonly kind: 'file' | 'block-device';
+  /** How an image file is stored; inspect reads compressed images through their decoder. */
+  readonly compression: Compression;
+  /** Bytes of the image (uncompressed) or the drive. */
   readonly size: number;
   readonly table: TableKind;
+  readonly partitions: readonly PartitionEntry[];
   /** What the image is: a Zeta installer (and which payload schemas it reads), NixOS, other. */
   readonly installer: InstallerInfo;
-  readonly esp: EspSummary & { readonly payloadFits: boolean };
+  /** null when there is no (single) ESP: `espProblem` says why no identity can go there. */
+  readonly esp: (EspSummary & { readonly payloadFits: boolean }) | null;
+  readonly espProblem: ZflashErrorJson | null;
   readonly payload: PayloadInfo | null;
 }
 
-export async function inspectDevice(dev: ByteDevice): Promise<Omit<TargetInfo, 'path' | 'kind'>> {
-  const esp = await openEsp(dev);
-  return {
+function partitionsOf(table: PartitionTable): PartitionEntry[] {
+  return [
+    ...table.mbr.map((e) => ({
+      source: 'mbr' as const,
+      number: e.number,
+      type: `0x${e.type.toString(16).padStart(2, '0')}`,
+      start: e.start,
+      size: e.size,
+    })),
+    ...table.gpt.map((e) => ({
+      source: 'gpt' as const,
+      number: e.number,
+      type: e.name ? `${e.typeGuid} (${e.name})` : e.typeGuid,
+      start: e.start,
+      size: e.size,
+    })),
+  ];
+}
+
+export async function inspectDevice(
+  dev: ByteDevice,
+): Promise<Omit<TargetInfo, 'path' | 'kind' | 'compression'>> {
+  const table = await readPartitionTable(dev);
+  const common = {
     size: dev.size,
-    table: esp.table.superfloppy ? 'none' : esp.table.kind,
+    table: table.superfloppy ? ('none' as const) : table.kind,
+    partitions: partitionsOf(table),
     installer: await classifyInstaller(dev),
+  };
+  let esp;
+  try {
+    esp = await openEsp(dev);
+  } catch (err) {
+    // No ESP, or several: the tables are still worth showing, with the reason.
+    if (
+      err instanceof ZflashError &&
+      (err.code === 'ZFLASH_NO_ESP' || err.code === 'ZFLASH_MANY_ESPS')
+    )
+      return { ...common, esp: null, espProblem: err.toJSON(), payload: null };
+    throw err;
+  }
+  return {
+    ...common,
     esp: { ...(await summarizeEsp(esp)), payloadFits: (await payloadFit(dev)).fits },
+    espProblem: null,
     payload: await readPayload(esp.volume),
   };
 }
 
+/**
+ * What is on an image file or a drive. A compressed image is read through its decoder (the
+ * prefix holding the tables and the ESP), never decompressed to disk.
+ */
 export async function inspectTarget(path: string): Promise<TargetInfo> {
+  const st = await stat(path).catch(() => null);
+  if (st?.isFile()) {
+    const image = await probeImage(path);
+    if (image.compression !== 'none') {
+      const found = await withImageDevice(image, (dev) => inspectDevice(dev), {
+        tablesWithoutEsp: true,
+      });
+      return {
+        path,
+        kind: 'file',
+        compression: image.compression,
+        ...found,
+        size: image.size ?? found.size,
+      };
+    }
+  }
   const dev = await FileDevice.open(path, { writable: false });
   try {
     return {
       path,
       kind: dev.isBlockDevice ? 'block-device' : 'file',
+      compression: 'none',
       ...(await inspectDevice(dev)),
     };
   } finally {
@@ -135,6 +217,16 @@ export async function injectTarget(
     if (checked.verdict.status === 'refused') throw driveRefusedError(checked);
     openPath = checked.drive.device;
     deviceNumber = checked.deviceNumber;
+  }
+  if (!asDrive && first?.isFile()) {
+    const image = await probeImage(path);
+    if (image.compression !== 'none')
+      throw targetError(
+        'ZFLASH_IMAGE_COMPRESSED',
+        `The image ${path} is ${image.compression}-compressed, and inject changes an image in place.`,
+        'Decompress it first, or flash it: flashing puts the node files in while it writes.',
+        { path, compression: image.compression },
+      );
   }
   const dev = await FileDevice.open(openPath, { writable: true });
   try {
