@@ -25,7 +25,13 @@ import { existsSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ExitCode, cancelledError, inputError, toZflashError, type ZflashError } from '../errors.js';
+import {
+  ExitCode,
+  cancelledError,
+  inputError,
+  toZflashError,
+  type ZflashError,
+} from '../errors.js';
 import { checkJobFolder, openEventsFile, readJobFile, resolveRequester } from './job-file.js';
 import {
   CANCEL_FILE,

@@ -86,6 +86,8 @@ const ADVICE: Record<ErrorCode, Advice | ((e: ErrorJson) => Advice) | typeof ENG
   ZFLASH_HELPER_USAGE: a(REPORT),
   ZFLASH_HELPER_JOB: a('Try again. If it happens again, photograph this screen and tell us.'),
   ZFLASH_NAME_TAKEN: a('Choose another name: every node needs its own.', 'node'),
+  // Only `zflash inject` changes an image in place; the app always flashes (it decompresses on the way).
+  ZFLASH_IMAGE_COMPRESSED: ENGINE,
   ZFLASH_DUPLICATE_DRIVE: a('The same stick was chosen twice: pick each stick once.', 'drive'),
   ZFLASH_DUPLICATE_HOSTNAME: a('Two sticks got the same name: give each node its own.', 'node'),
   ZFLASH_TOO_MANY_DRIVES: a('Choose at most 16 sticks at a time.', 'drive'),
