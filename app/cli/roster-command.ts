@@ -28,7 +28,7 @@ import { parse, wantsJson } from './args.js';
 import type { CliIo, Command } from './io.js';
 import { formatSize, printJsonLine, reportError } from './output.js';
 
-import { parseMac } from '../netboot/mac.js';
+import { parseMac } from '../node/mac.js';
 
 const USAGE = 'zflash roster <list|export|next|watch|set> [options]';
 const FORMATS = ['ssh-config', 'json', 'csv', 'colmena'] as const;

@@ -19,7 +19,7 @@ import type { RenderOptions } from '../payload/render.js';
 import type { Artifacts, OpenedArtifact } from './artifacts.js';
 import { identityInitrd } from './identity.js';
 import { nodeScript, refusalScript } from './ipxe.js';
-import { macFromUrl, macToUrl } from './mac.js';
+import { macFromUrl, macToUrl } from '../node/mac.js';
 
 /** A roster node the server may install. */
 export interface NodeTarget {

@@ -3,7 +3,7 @@
  * (docs/netboot.md). The session's events as they are, plus `stopped` and `error`.
  */
 import { z } from 'zod';
-import { MAC_PATTERN } from './mac.js';
+import { MAC_PATTERN } from '../node/mac.js';
 import { NETBOOT_STEPS } from './session.js';
 
 const mac = z.string().regex(MAC_PATTERN);

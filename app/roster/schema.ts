@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { isValidHostname } from '../node/hostname.js';
 import { ROLES } from '../node/types.js';
-import { MAC_PATTERN } from '../netboot/mac.js';
+import { MAC_PATTERN } from '../node/mac.js';
 
 export const ROSTER_VERSION = 1;
 
