@@ -1,18 +1,12 @@
 // Diagnostics are judged by what a reader gets back: the QR code is rendered to PNG and decoded
 // by zbarimg (Debian zbar-tools), the partitions are compared with sfdisk on a real loop device,
-// and secrets are searched for in every rendering.
+// and secrets are searched for in every rendering. The partitions of a real loop device need
+// root: test/diagnostics-live.test.ts.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  attachLoop,
-  buildGptDisk,
-  espOffsetBySfdisk,
-  requireLoop,
-  run,
-  tempDir,
-} from '../../test/fixtures.js';
+import { tempDir } from '../../test/fixtures.js';
 import type { AssessedDrive } from '../drives/types.js';
 import { ioError, toZflashError } from '../errors.js';
 import type { FlashSessionSnapshot } from '../flash/sessions.js';
@@ -288,27 +282,6 @@ describe('QR code', () => {
 });
 
 describe('partitions from sysfs', () => {
-  it('lists the partitions of a real loop device where sfdisk finds them', async () => {
-    requireLoop();
-    const disk = buildGptDisk(join(tmp.path, 'gpt.img'), { fat: 16 });
-    const loop = attachLoop(disk.path, { readOnly: true, partitions: true });
-    try {
-      // The kernel may not have scanned the table yet; partx asks it to (as recheck.test does).
-      try {
-        run('partx', ['-u', loop.device]);
-      } catch {
-        run('partx', ['-a', loop.device]);
-      }
-      const parts = await listPartitions(loop.device);
-      const esp = espOffsetBySfdisk(disk.path);
-      const name = loop.device.replace('/dev/', '');
-      expect(parts?.map((p) => p.name)).toEqual([`${name}p1`, `${name}p2`]);
-      expect(parts?.[0]).toMatchObject({ number: 1, start: esp.offset, size: esp.size });
-    } finally {
-      loop.detach();
-    }
-  });
-
   it('answers null where it cannot know', async () => {
     expect(await listPartitions('/dev/sda', { platform: 'darwin' })).toBeNull();
     expect(await listPartitions(join(tmp.path, 'missing'))).toBeNull();

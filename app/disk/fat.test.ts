@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { ZflashError } from '../errors.js';
 import { FatVolume, parseGeometry } from './fat.js';
 import { MemoryDevice, OverlayDevice } from './device.js';
 import {
@@ -431,5 +432,431 @@ describe('plan and commit', () => {
     await expect(vol.commitPlan(stale)).rejects.toMatchObject({ code: 'ZFLASH_INTERNAL' });
     expect(base.buffer.equals(snapshot)).toBe(true);
     expect((await vol.readFile('zeta-hostname.txt'))?.toString()).toBe('b\n');
+  });
+});
+
+describe('every check, against mkfs.vfat, mtools and fsck.fat', () => {
+  /** A fresh 3 MiB FAT12 ESP as nixpkgs makes it, as bytes. */
+  const fresh = (name: string, files: Record<string, Buffer | string> = {}) =>
+    readFileSync(buildEsp(`${tmp.path}/${name}.img`, { fat: 12, files }));
+  const opening = async (buf: Buffer) =>
+    FatVolume.open(new MemoryDevice(buf)).then(
+      () => null,
+      (e: unknown) => e as ZflashError,
+    );
+
+  it('refuses a boot sector that is not FAT, field by field, and accepts both jump opcodes', async () => {
+    const base = fresh('bs');
+    const broken: [string, (b: Buffer) => void][] = [
+      ['jump', (b) => (b[0] = 0x00)],
+      ['bytes per sector', (b) => b.writeUInt16LE(513, 11)],
+      ['bytes per sector 256', (b) => b.writeUInt16LE(256, 11)],
+      ['no sectors per cluster', (b) => (b[13] = 0)],
+      ['sectors per cluster not a power of two', (b) => (b[13] = 3)],
+      ['no reserved sector', (b) => b.writeUInt16LE(0, 14)],
+      ['no FAT', (b) => (b[16] = 0)],
+    ];
+    for (const [what, edit] of broken) {
+      const b = Buffer.from(base);
+      edit(b);
+      const err = await opening(b);
+      expect(err?.code, what).toBe('ZFLASH_ESP_NOT_FAT');
+      expect(err?.message, what).toBe('The EFI System Partition does not hold a FAT filesystem.');
+      expect(err?.hint, what).toBe(
+        'Use an unmodified NixOS installer image; this partition is not readable as FAT.',
+      );
+    }
+    const e9 = Buffer.from(base);
+    e9[0] = 0xe9;
+    expect(await opening(e9)).toBeNull();
+    const oneFat = Buffer.from(base);
+    oneFat[16] = 1;
+    expect(await opening(oneFat)).toBeNull();
+  });
+
+  it('refuses impossible layouts, a truncated partition and a FAT too small, with their details', async () => {
+    const base = fresh('layout');
+    const g = parseGeometry(base, base.length);
+    const noFat = Buffer.from(base);
+    noFat.writeUInt16LE(0, 22);
+    noFat.writeUInt32LE(0, 36);
+    let err = await opening(noFat);
+    expect(err?.code).toBe('ZFLASH_ESP_CORRUPT');
+    expect(err?.message).toBe(
+      "The EFI System Partition's FAT filesystem is damaged: its boot sector describes an impossible layout.",
+    );
+    expect(err?.details).toEqual({ sectorsPerFat: 0, totalSectors: 6144 });
+    // Exactly as many sectors as come before the data: no data area at all.
+    const firstData = g.dataOffset / 512;
+    const noData = Buffer.from(base);
+    noData.writeUInt16LE(firstData, 19);
+    err = await opening(noData);
+    expect(err?.details).toEqual({ sectorsPerFat: g.sectorsPerFat, totalSectors: firstData });
+    const oneData = Buffer.from(base);
+    oneData.writeUInt16LE(firstData + 4, 19);
+    expect(await opening(oneData)).toBeNull();
+    // The partition ends one sector before the filesystem does.
+    err = await opening(base.subarray(0, base.length - 512));
+    expect(err?.code).toBe('ZFLASH_IMAGE_TRUNCATED');
+    expect(err?.message).toBe(
+      `The FAT filesystem claims ${base.length} bytes but its partition holds only ${base.length - 512}.`,
+    );
+    expect(err?.hint).toBe('The image looks truncated; download it again.');
+    // 5 sectors of FAT12 hold 1706 entries; the volume has 1531 clusters: 1 sector cannot.
+    const smallFat = Buffer.from(base);
+    smallFat.writeUInt16LE(1, 22);
+    smallFat.writeUInt16LE(6144 - 8, 19);
+    err = await opening(smallFat);
+    expect(err?.message).toBe(
+      "The EFI System Partition's FAT filesystem is damaged: its FAT is smaller than its cluster count needs.",
+    );
+    err = await opening(base.subarray(0, 511));
+    expect(err?.message).toContain('the partition is too small to hold a boot sector.');
+  });
+
+  it('reads the geometry minfo reads, for FAT12, FAT16 and FAT32', () => {
+    for (const bits of [12, 16, 32] as const) {
+      const img = buildEsp(`${tmp.path}/geo${bits}.img`, { fat: bits });
+      const buf = readFileSync(img);
+      const info = run('minfo', ['-i', img, '::']);
+      const num = (re: RegExp) => Number(re.exec(info)?.[1]);
+      const bps = num(/sector size: (\d+) bytes/);
+      const spc = num(/cluster size: (\d+) sectors/);
+      const reserved = num(/reserved \(boot\) sectors: (\d+)/);
+      const fats = num(/fats: (\d+)/);
+      const spf = bits === 32 ? num(/Big fatlen=(\d+)/) : num(/sectors per fat: (\d+)/);
+      const slots = bits === 32 ? 0 : num(/max available root directory slots: (\d+)/);
+      const g = parseGeometry(buf, buf.length);
+      const rootSectors = (slots * 32) / bps;
+      expect(g, `FAT${bits}`).toEqual({
+        fatType: bits,
+        bytesPerSector: bps,
+        sectorsPerCluster: spc,
+        clusterSize: bps * spc,
+        reservedSectors: reserved,
+        numFats: fats,
+        sectorsPerFat: spf,
+        rootEntries: slots,
+        rootDirOffset: (reserved + fats * spf) * bps,
+        dataOffset: (reserved + fats * spf + rootSectors) * bps,
+        clusterCount: Math.floor((buf.length / bps - reserved - fats * spf - rootSectors) / spc),
+        rootCluster: bits === 32 ? num(/rootCluster=(\d+)/) : 0,
+        fsInfoSector: bits === 32 ? num(/infoSector location=(\d+)/) : 0,
+        totalBytes: buf.length,
+      });
+    }
+  });
+
+  it('shows 8.3 names as mtools does: case bits, the 0x05 lead byte, and mixed case', async () => {
+    const buf = fresh('names', {
+      'lower.TXT': 'a',
+      'UPPER.txt': 'b',
+      'MiXed.txt': 'c',
+      NOEXT: 'd',
+    });
+    const vol = await FatVolume.open(new MemoryDevice(buf));
+    const byShort = new Map(vol.listRoot().map((e) => [e.shortName, e]));
+    expect(byShort.get('LOWER   TXT')?.name).toBe('lower.TXT');
+    expect(byShort.get('UPPER   TXT')?.name).toBe('UPPER.txt');
+    expect(byShort.get('NOEXT      ')?.name).toBe('NOEXT');
+    expect(byShort.get('NOEXT      ')?.slotCount).toBe(1);
+    // Mixed case needs a long name: its slots and the name it carries.
+    const mixed = vol.listRoot().find((e) => e.name === 'MiXed.txt');
+    expect(mixed?.slotCount).toBe(2);
+    // A first byte of 0x05 stands for 0xE5 (a deleted mark otherwise).
+    const root = vol.geometry.rootDirOffset;
+    const slot = vol.listRoot().find((e) => e.name === 'NOEXT')!.slot;
+    buf[root + slot * 32] = 0x05;
+    const again = await FatVolume.open(new MemoryDevice(buf));
+    expect(again.listRoot().map((e) => e.name)).toContain('\u00e5OEXT');
+  });
+
+  it('gives long names numeric-tail aliases mtools accepts, a plain 8.3 name one slot', async () => {
+    const buf = fresh('alias');
+    const dev = new MemoryDevice(buf);
+    const vol = await FatVolume.open(dev);
+    await vol.writeRootFiles(
+      [
+        { name: 'zeta-authorized-keys.pub', data: Buffer.from('a') },
+        { name: 'zeta-another-file.pub', data: Buffer.from('b') },
+        { name: 'my file.v2.txt', data: Buffer.from('c') },
+        { name: 'README.TXT', data: Buffer.from('d') },
+        { name: '+++', data: Buffer.from('e') },
+      ],
+      { now: new Date(2024, 4, 17, 13, 45, 58) },
+    );
+    const img = `${tmp.path}/alias-out.img`;
+    writeFileSync(img, dev.buffer);
+    fsckClean(img);
+    const entries = new Map(vol.listRoot().map((e) => [e.name, e]));
+    expect(entries.get('zeta-authorized-keys.pub')?.shortName).toBe('ZETA-A~1PUB');
+    expect(entries.get('zeta-another-file.pub')?.shortName).toBe('ZETA-A~2PUB');
+    expect(entries.get('my file.v2.txt')?.shortName).toBe('MYFILE~1TXT');
+    expect(entries.get('+++')?.shortName).toBe('___~1      ');
+    expect(entries.get('README.TXT')).toMatchObject({ shortName: 'README  TXT', slotCount: 1 });
+    expect(entries.get('zeta-authorized-keys.pub')?.slotCount).toBe(3);
+    expect(mtype(img, 0, 'my file.v2.txt')).toBe('c');
+    // The date and time mdir shows (FAT keeps seconds in 2 s steps).
+    const line = run('mdir', ['-i', img, '::/README.TXT']);
+    expect(line).toMatch(/README\s+TXT\s+1 2024-05-17\s+13:45/);
+    const raw = vol.listRoot().find((e) => e.name === 'README.TXT')!;
+    const e = buf.subarray(
+      vol.geometry.rootDirOffset + raw.slot * 32,
+      vol.geometry.rootDirOffset + raw.slot * 32 + 32,
+    );
+    const date = ((2024 - 1980) << 9) | (5 << 5) | 17;
+    const time = (13 << 11) | (45 << 5) | 29;
+    expect([e.readUInt16LE(14), e.readUInt16LE(16), e.readUInt16LE(18)]).toEqual([
+      time,
+      date,
+      date,
+    ]);
+    expect([e.readUInt16LE(22), e.readUInt16LE(24), e[11]]).toEqual([time, date, 0x20]);
+  });
+
+  it('clamps dates to what FAT can hold (1980–2107)', async () => {
+    for (const [year, want] of [
+      [1975, 0],
+      [2200, 127],
+    ] as const) {
+      const dev = new MemoryDevice(fresh(`date${year}`));
+      const vol = await FatVolume.open(dev);
+      await vol.writeRootFiles([{ name: 'A.TXT', data: Buffer.from('x') }], {
+        now: new Date(year, 0, 1, 0, 0, 0),
+      });
+      const slot = vol.listRoot().find((x) => x.name === 'A.TXT')!.slot;
+      const date = dev.buffer.readUInt16LE(vol.geometry.rootDirOffset + slot * 32 + 16);
+      expect(date >> 9, String(year)).toBe(want);
+    }
+  });
+
+  it('refuses names FAT cannot hold, and a name given twice', async () => {
+    const vol = await FatVolume.open(new MemoryDevice(fresh('badnames')));
+    for (const name of ['', 'a'.repeat(256), 'a/b', 'a\\b', 'a\u0001', '.x', 'x.', ' x', 'x ']) {
+      const err = await vol.planRootFiles([{ name, data: Buffer.from('x') }]).then(
+        () => null,
+        (e: unknown) => e as ZflashError,
+      );
+      expect(err?.code, JSON.stringify(name)).toBe('ZFLASH_FAT_BAD_NAME');
+      expect(err?.message).toBe(`"${name}" cannot be a FAT file name.`);
+    }
+    expect(
+      (await vol.planRootFiles([{ name: 'a'.repeat(255), data: Buffer.from('x') }])).writes.length,
+    ).toBeGreaterThan(0);
+    const twice = await vol
+      .planRootFiles([
+        { name: 'Same.txt', data: Buffer.from('1') },
+        { name: 'same.TXT', data: Buffer.from('2') },
+      ])
+      .catch((e: unknown) => e as ZflashError);
+    expect(twice).toMatchObject({
+      code: 'ZFLASH_FAT_BAD_NAME',
+      message: '"same.TXT" is listed twice.',
+    });
+  });
+
+  it('will not replace a folder or a read-only file of the same name', async () => {
+    const img = buildEsp(`${tmp.path}/taken.img`, {
+      fat: 12,
+      files: { 'zeta-node.json/inside.txt': 'x', 'zeta-hostname.txt': 'old\n' },
+    });
+    run('mattrib', ['-i', img, '+r', '::/zeta-hostname.txt']);
+    const vol = await FatVolume.open(new MemoryDevice(readFileSync(img)));
+    const refuse = (name: string) =>
+      vol.planRootFiles([{ name, data: Buffer.from('x') }]).catch((e: unknown) => e as ZflashError);
+    expect(await refuse('zeta-node.json')).toMatchObject({
+      code: 'ZFLASH_ESP_NAME_TAKEN',
+      message: 'The EFI partition already has a folder named zeta-node.json.',
+      hint: 'Use an unmodified installer image; Zeta Flash will not overwrite it.',
+    });
+    expect(await refuse('ZETA-HOSTNAME.TXT')).toMatchObject({
+      code: 'ZFLASH_ESP_NAME_TAKEN',
+      message: 'The EFI partition already has a read-only file named zeta-hostname.txt.',
+    });
+  });
+
+  it('says how much is free and how much is needed when the payload does not fit', async () => {
+    const img = buildEsp(`${tmp.path}/nospace.img`, { fat: 12 });
+    const vol = await FatVolume.open(new MemoryDevice(readFileSync(img)));
+    const free = vol.freeBytes;
+    expect(free).toBe(
+      Number(/([\d ]+) bytes free/.exec(run('mdir', ['-i', img, '::/']))?.[1]?.replace(/ /g, '')),
+    );
+    const err = await vol
+      .planRootFiles([
+        { name: 'a.bin', data: Buffer.alloc(free - 2047) },
+        { name: 'b.bin', data: Buffer.alloc(2048) },
+      ])
+      .catch((e: unknown) => e as ZflashError);
+    expect(err).toMatchObject({
+      code: 'ZFLASH_ESP_FULL',
+      message: `The EFI partition has ${free} bytes free after removing the old node files, but the new ones need ${free + 2048}.`,
+      details: { neededBytes: free + 2048, freeBytes: free },
+    });
+    // Exactly what is free fits.
+    const plan = await vol.planRootFiles([{ name: 'a.bin', data: Buffer.alloc(free) }]);
+    expect(plan.writes.length).toBeGreaterThan(0);
+  });
+
+  it('reports chains that leave the volume, run into a free cluster, or end too soon', async () => {
+    const base = fresh('chains', { 'DATA.BIN': randomBytes(5000) });
+    const vol0 = await FatVolume.open(new MemoryDevice(Buffer.from(base)));
+    const entry = vol0.listRoot().find((e) => e.name === 'DATA.BIN')!;
+    const g = vol0.geometry;
+    const max = g.clusterCount + 1;
+    /** Sets FAT12 entry `c` to `v` in both copies of `buf`. */
+    const setFat = (buf: Buffer, c: number, v: number) => {
+      for (let copy = 0; copy < g.numFats; copy++) {
+        const off = (g.reservedSectors + copy * g.sectorsPerFat) * 512 + Math.floor((c * 3) / 2);
+        const w = buf.readUInt16LE(off);
+        buf.writeUInt16LE(c & 1 ? (w & 0x000f) | (v << 4) : (w & 0xf000) | v, off);
+      }
+    };
+    const read = async (buf: Buffer) =>
+      (await FatVolume.open(new MemoryDevice(buf)))
+        .readFile('DATA.BIN')
+        .catch((e: unknown) => e as ZflashError);
+    const out = Buffer.from(base);
+    setFat(out, entry.firstCluster, max + 1);
+    expect(await read(out)).toMatchObject({
+      code: 'ZFLASH_ESP_CORRUPT',
+      message: `The EFI System Partition's FAT filesystem is damaged: a cluster chain points to cluster ${max + 1}, outside 2..${max}.`,
+      details: { cluster: max + 1 },
+    });
+    const low = Buffer.from(base);
+    setFat(low, entry.firstCluster, 1);
+    expect((await read(low)) as ZflashError).toMatchObject({ details: { cluster: 1 } });
+    const free = Buffer.from(base);
+    setFat(free, entry.firstCluster + 1, 0);
+    expect(await read(free)).toMatchObject({
+      message: `The EFI System Partition's FAT filesystem is damaged: a cluster chain runs into free cluster ${entry.firstCluster + 1}.`,
+    });
+    const short = Buffer.from(base);
+    setFat(short, entry.firstCluster, 0xfff);
+    expect(await read(short)).toMatchObject({
+      message:
+        "The EFI System Partition's FAT filesystem is damaged: the file DATA.BIN is shorter on disk than its directory entry says.",
+      details: { name: 'DATA.BIN' },
+    });
+    // The last cluster of the volume is a valid one.
+    const last = Buffer.from(base);
+    setFat(last, entry.firstCluster + 2, max);
+    setFat(last, max, 0xff8);
+    const data = await read(last);
+    expect(Buffer.isBuffer(data)).toBe(true);
+  });
+
+  it('a commit that fails part-way leaves the volume refusing further plans', async () => {
+    const dev = new MemoryDevice(fresh('failing'));
+    const vol = await FatVolume.open(dev);
+    const plan = await vol.planRootFiles([{ name: 'A.TXT', data: Buffer.from('x') }]);
+    const failing = dev as { write: (o: number, d: Uint8Array) => Promise<void> };
+    const write = failing.write.bind(dev);
+    failing.write = () => Promise.reject(new Error('EIO'));
+    await expect(vol.commitPlan(plan)).rejects.toThrow('EIO');
+    failing.write = write;
+    const err = await vol
+      .planRootFiles([{ name: 'B.TXT', data: Buffer.from('y') }])
+      .catch((e: unknown) => e as ZflashError);
+    expect(err).toMatchObject({
+      code: 'ZFLASH_INTERNAL',
+      message: 'An earlier write to this FAT filesystem failed part-way; it must be opened again.',
+    });
+    await expect(vol.commitPlan(plan)).rejects.toMatchObject({ code: 'ZFLASH_INTERNAL' });
+  });
+});
+
+describe('long names and labels as mtools reads them, also when damaged', () => {
+  const long = 'a-long-file-name.txt';
+  async function withLong(name: string) {
+    const img = buildEsp(`${tmp.path}/${name}.img`, {
+      fat: 12,
+      files: { [long]: 'x', 'abcdefghij.tx': 'y', 'after.txt': 'z' },
+    });
+    const buf = readFileSync(img);
+    const vol = await FatVolume.open(new MemoryDevice(buf));
+    return { img, buf, vol, root: vol.geometry.rootDirOffset };
+  }
+  const names = async (buf: Buffer) =>
+    (await FatVolume.open(new MemoryDevice(buf))).listRoot().map((e) => e.name);
+
+  it('reads long names of exactly 13 characters and of two slots', async () => {
+    const { vol } = await withLong('lfn');
+    const entry = vol.listRoot().find((e) => e.name === long)!;
+    expect(entry.slotCount).toBe(3);
+    expect(vol.listRoot().find((e) => e.name === 'abcdefghij.tx')?.slotCount).toBe(2);
+    expect(vol.listRoot().map((e) => e.name)).toEqual([long, 'abcdefghij.tx', 'after.txt']);
+  });
+
+  it('falls back to the 8.3 name when the long name is damaged, as mdir does', async () => {
+    const { img, buf, vol, root } = await withLong('lfnbad');
+    const entry = vol.listRoot().find((e) => e.name === long)!;
+    const alias = entry.shortName;
+    const shown = `${alias.slice(0, 8).trimEnd()}.${alias.slice(8).trimEnd()}`;
+    // 1. A checksum that does not match the 8.3 entry.
+    const sum = Buffer.from(buf);
+    sum[root + entry.slot * 32 + 13] = (sum[root + entry.slot * 32 + 13] ?? 0) ^ 0xff;
+    expect(await names(sum)).toContain(shown);
+    writeFileSync(img, sum);
+    expect(run('mdir', ['-b', '-i', img, '::/'])).toContain(`::/${shown}`);
+    // 2. Its first slot deleted: the rest is an orphan.
+    const del = Buffer.from(buf);
+    del[root + entry.slot * 32] = 0xe5;
+    expect(await names(del)).toEqual([shown, 'abcdefghij.tx', 'after.txt']);
+    // 3. Slots out of order (the second one says it is the first of another sequence).
+    const order = Buffer.from(buf);
+    order[root + (entry.slot + 1) * 32] = 0x03;
+    expect(await names(order)).toEqual([shown, 'abcdefghij.tx', 'after.txt']);
+    // 4. A volume label between the long name and its 8.3 entry breaks the sequence.
+    const lbl = Buffer.from(buf);
+    lbl[root + (entry.slot + 2) * 32 - 32 + 11] = 0x08;
+    expect((await names(lbl)).includes(long)).toBe(false);
+  });
+
+  it('takes the label from the root directory first, then from the boot sector', async () => {
+    const img = buildEsp(`${tmp.path}/label.img`, { fat: 12 });
+    const buf = readFileSync(img);
+    buf.write('BOOTLBL    ', 43, 'latin1');
+    const vol = await FatVolume.open(new MemoryDevice(buf));
+    expect(vol.label).toBe('EFIBOOT');
+    const root = vol.geometry.rootDirOffset;
+    const labelSlot = [...Array(16).keys()].find((i) => buf[root + i * 32 + 11] === 0x08)!;
+    buf[root + labelSlot * 32] = 0xe5;
+    expect((await FatVolume.open(new MemoryDevice(buf))).label).toBe('BOOTLBL');
+    buf[root + labelSlot * 32] = 0x00;
+    expect((await FatVolume.open(new MemoryDevice(buf))).label).toBe('BOOTLBL');
+    const f32 = readFileSync(buildEsp(`${tmp.path}/label32.img`, { fat: 32 }));
+    f32.write('BOOT32     ', 71, 'latin1');
+    const v32 = await FatVolume.open(new MemoryDevice(f32));
+    expect(v32.label).toBe('EFIBOOT');
+    expect(v32.serial).toBe('1234-5678');
+    const r32 = v32.geometry.dataOffset;
+    for (let i = 0; i < 16; i++) if (f32[r32 + i * 32 + 11] === 0x08) f32[r32 + i * 32] = 0xe5;
+    expect((await FatVolume.open(new MemoryDevice(f32))).label).toBe('BOOT32');
+  });
+});
+
+describe('FSInfo (FAT32)', () => {
+  it('keeps the next-free hint past what it took, and leaves an FSInfo without its signatures alone', async () => {
+    const img = buildEsp(`${tmp.path}/fsinfo.img`, { fat: 32 });
+    const buf = readFileSync(img);
+    const vol = await FatVolume.open(new MemoryDevice(buf));
+    const g = vol.geometry;
+    const at = g.fsInfoSector * g.bytesPerSector;
+    const dev = new MemoryDevice(Buffer.from(buf));
+    const v = await FatVolume.open(dev);
+    await v.writeRootFiles([{ name: 'A.BIN', data: Buffer.alloc(3 * g.clusterSize) }]);
+    const entry = v.listRoot().find((e) => e.name === 'A.BIN')!;
+    // Three clusters from the first free one, one chain: the hint is the one after them.
+    expect(dev.buffer.readUInt32LE(at + 492)).toBe(entry.firstCluster + 3);
+    expect(dev.buffer.readUInt32LE(at + 488)).toBe(v.freeBytes / g.clusterSize);
+    for (const off of [0, 484]) {
+      const bad = Buffer.from(buf);
+      bad.writeUInt32LE(0, at + off);
+      const before = Buffer.from(bad.subarray(at, at + 512));
+      const d = new MemoryDevice(bad);
+      await (await FatVolume.open(d)).writeRootFiles([{ name: 'B.BIN', data: Buffer.from('x') }]);
+      expect(d.buffer.subarray(at, at + 512).equals(before), String(off)).toBe(true);
+    }
   });
 });

@@ -518,12 +518,14 @@ export class FatVolume {
       (n, f) => n + Math.ceil(f.data.length / g.clusterSize) * g.clusterSize,
       0,
     );
+    // Counted before any cluster is taken: the sentence speaks of the space there was.
+    const freeBytes = this.freeClusters(fat) * g.clusterSize;
     const noSpace = () =>
       targetError(
         'ZFLASH_ESP_FULL',
-        `The EFI partition has ${this.freeClusters(fat) * g.clusterSize} bytes free after removing the old node files, but the new ones need ${neededBytes}.`,
+        `The EFI partition has ${freeBytes} bytes free after removing the old node files, but the new ones need ${neededBytes}.`,
         'Remove Wi-Fi or extra keys to make the payload smaller, or use an installer image with a larger EFI partition.',
-        { neededBytes, freeBytes: this.freeClusters(fat) * g.clusterSize },
+        { neededBytes, freeBytes },
       );
 
     const taken = new Set(this.listRoot(root).map((e) => e.shortName));

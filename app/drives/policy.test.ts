@@ -411,3 +411,210 @@ describe('policy helpers', () => {
     expect(sameDevice('/dev/sda', '/dev/sdb')).toBe(false);
   });
 });
+
+describe('every rule, at its edges', () => {
+  it('every system mount point, with trailing slashes and inside the protected trees', () => {
+    for (const p of [
+      '/',
+      '/boot',
+      '/boot/',
+      '/boot/efi',
+      '/efi',
+      '/nix',
+      '/nix/store',
+      '/usr',
+      '/usr/',
+      '/var',
+      '/var//',
+      '/home',
+      '/System/Volumes/Data',
+      '/System/Volumes/VM',
+      '/System/Volumes/Preboot',
+      '/System/Volumes/Update',
+      '/private/var/vm',
+      '/iso',
+      '/cdrom',
+      '/run/initramfs/live',
+      '/run/archiso/bootmnt',
+      '/run/live/medium',
+      '/lib/live/mount/medium',
+      '/nix/var/nix/db',
+      '/usr/local',
+      'c:',
+      'C:\\',
+    ]) {
+      expect(isProtectedMount(p), p).toBe(true);
+    }
+    for (const p of ['/bootx', '/nixos', '/usrx', 'D:\\', 'xc:\\', 'c:\\x', '/varx', '/homes']) {
+      expect(isProtectedMount(p), p).toBe(false);
+    }
+  });
+
+  it('removable places: drive letters but C:, whole names only, trailing slashes ignored', () => {
+    for (const p of ['D:', 'd:\\', '/media/usb/', '/run/media/a/b//', '/Volumes/X/'])
+      expect(isRemovableMediaMount(p), p).toBe(true);
+    for (const p of [
+      'c:',
+      'C:',
+      'D:\\x',
+      'xD:',
+      '/media//',
+      '/media/./x',
+      '/run/media/',
+      '/Volumes/',
+      '/mediax/y',
+    ])
+      expect(isRemovableMediaMount(p), p).toBe(false);
+  });
+
+  it('virtual devices: only the whole name, numbered', () => {
+    for (const d of ['/dev/rbd1', '/dev/md/root', '/dev/md0'])
+      expect(isVirtualDeviceName(d), d).toBe(true);
+    for (const d of ['/dev/zram', '/dev/sdzram0', '/tmp/dev/zram0', '/dev/mapperx', '/x/dev/md/'])
+      expect(isVirtualDeviceName(d), d).toBe(false);
+    // drivelist's own flag counts too, and the name alone is enough.
+    const flagged = assessDrive(
+      loopDrive({ isLoop: false, isVirtual: true, device: '/dev/sdx' }),
+      ctx(),
+    );
+    expect(flagged.reasons.map((r) => r.code)).toContain('DRIVE_VIRTUAL');
+    const named = assessDrive(
+      loopDrive({ isLoop: false, device: '/dev/dm-0', raw: '/dev/dm-0' }),
+      ctx(),
+    );
+    expect(named.reasons.map((r) => r.code)).toContain('DRIVE_VIRTUAL');
+    expect(named.reasons.find((r) => r.code === 'DRIVE_VIRTUAL')?.message).toBe(
+      'This is a virtual device (memory, RAM disk or a volume built on other drives), not a stick.',
+    );
+  });
+
+  it('device names: /dev/rdiskN is /dev/diskN, Windows names ignore case, others are exact', () => {
+    expect(sameDevice('/dev/disk4', '/dev/rdisk4')).toBe(true);
+    expect(sameDevice('/dev/rdisk4', '/dev/rdisk4')).toBe(true);
+    expect(sameDevice('/dev/Sda', '/dev/sda')).toBe(false);
+    expect(sameDevice('/x/dev/rdisk4', '/x/dev/disk4')).toBe(false);
+    // A use recorded against the raw name counts as much as one against the device name.
+    const raw = assessDrive(loopDrive({ raw: '/dev/rloop7' }), {
+      ...ctx({ allowLoop: true }),
+      uses: [{ kind: 'swap', disk: '/dev/rloop7', source: '/dev/rloop7p2' }],
+    });
+    expect(raw.reasons.map((r) => r.code)).toEqual(['DRIVE_SWAP']);
+  });
+
+  it('lists several places in words, each once', () => {
+    const v = assessDrive(loopDrive(), {
+      ...ctx({ allowLoop: true }),
+      uses: [
+        { kind: 'swap', disk: '/dev/loop7', source: '/dev/loop7p1' },
+        { kind: 'swap', disk: '/dev/loop7', source: '/dev/loop7p2' },
+        { kind: 'swap', disk: '/dev/loop7', source: '/dev/loop7p1' },
+        { kind: 'swap', disk: '/dev/loop7', source: '/dev/loop7p3' },
+      ],
+    });
+    expect(v.reasons[0]?.message).toBe(
+      'This computer uses this drive as swap space (/dev/loop7p1, /dev/loop7p2 and /dev/loop7p3).',
+    );
+  });
+
+  it('sizes: unknown, zero, exactly the image, one byte short, exactly 128 GiB', () => {
+    const codes = (over: Partial<DriveInfo>, imageSize: number | null) =>
+      assessDrive(loopDrive(over), ctx({ allowLoop: true, imageSize })).reasons.map((r) => r.code);
+    expect(codes({ size: null }, 10)).toEqual(['DRIVE_SIZE_UNKNOWN']);
+    expect(codes({ size: -1 }, 10)).toEqual(['DRIVE_SIZE_UNKNOWN']);
+    expect(codes({ size: 1000 }, 1000)).toEqual([]);
+    expect(codes({ size: 999 }, 1000)).toEqual(['DRIVE_TOO_SMALL']);
+    expect(codes({ size: 1000 }, 0)).toEqual([]);
+    expect(codes({ size: 1000 }, null)).toEqual([]);
+    expect(codes({ size: 128 * 1024 ** 3 }, null)).toEqual([]);
+    expect(codes({ size: 128 * 1024 ** 3 + 1 }, null)).toEqual(['DRIVE_LARGE']);
+    const small = assessDrive(
+      loopDrive({ size: 999_000_000 }),
+      ctx({ allowLoop: true, imageSize: 2e9 }),
+    );
+    expect(small.reasons[0]?.message).toBe(
+      'This drive (999.0 MB) is smaller than the image (2.0 GB).',
+    );
+    const unknown = assessDrive(loopDrive({ size: 0 }), ctx({ allowLoop: true }));
+    expect(unknown.reasons[0]?.message).toBe(
+      'The size of this drive is unknown or zero (no medium inserted?).',
+    );
+    const large = assessDrive(loopDrive({ size: 2e12 }), ctx({ allowLoop: true }));
+    expect(large.reasons[0]?.message).toBe(
+      'This drive is large (2000.0 GB) for an installer stick: make sure it is not a backup disk.',
+    );
+  });
+
+  it('says each refusal in its own words', () => {
+    const message = (over: Partial<DriveInfo>, c: Partial<PolicyContext> = {}) =>
+      assessDrive(loopDrive(over), ctx({ allowLoop: true, ...c })).reasons.map((r) => r.message);
+    expect(message({ isReadOnly: true })).toEqual([
+      'This drive is read-only (for an SD card, check the lock switch on its side).',
+    ]);
+    expect(assessDrive(loopDrive(), ctx()).reasons[0]?.message).toBe(
+      'Loop devices are offered only when ZFLASH_ALLOW_LOOP=1 is set (tests and VM workflows).',
+    );
+    expect(
+      message({}, { uses: [{ kind: 'app', disk: '/dev/loop7', path: '/opt/zeta/app.asar' }] }),
+    ).toEqual(['Zeta Flash itself runs from this drive (/opt/zeta/app.asar).']);
+    expect(
+      message({}, { uses: [{ kind: 'image', disk: '/dev/loop7', path: '/data/nixos.iso' }] }),
+    ).toEqual(['The image you are writing is stored on this drive (/data/nixos.iso).']);
+    const fixed = (isSystem: boolean) =>
+      assessDrive(
+        loopDrive({ isLoop: false, device: '/dev/sdb', raw: '/dev/sdb', isSystem }),
+        ctx(),
+      ).reasons.map((r) => r.message);
+    expect(fixed(false)).toEqual([
+      'This drive is neither USB nor removable (internal disk, or an adapter hiding its bus): check it is the one you mean.',
+    ]);
+    expect(fixed(true)).toEqual([
+      'This drive reports itself as fixed (internal), though nothing this computer runs from is on it: check it is the stick you mean.',
+    ]);
+    expect(
+      assessDrive(
+        loopDrive({ isLoop: false, device: '/dev/sdb', raw: '/dev/sdb', isUSB: true }),
+        ctx(),
+      ).reasons,
+    ).toEqual([]);
+    expect(
+      assessDrive(
+        loopDrive({ isLoop: false, device: '/dev/sdb', raw: '/dev/sdb', isRemovable: true }),
+        ctx(),
+      ).reasons,
+    ).toEqual([]);
+    expect(
+      assessDrive(
+        loopDrive({ isLoop: false, device: '/dev/sdb', raw: '/dev/sdb', isSystem: true }),
+        ctx({ source: 'drivelist' }),
+      ).reasons.map((r) => r.message),
+    ).toEqual(['The operating system reports this as a system (internal) drive.']);
+  });
+});
+
+describe('removable places and warnings, exactly', () => {
+  it('strips every trailing slash, keeps dots inside names, and sees .. even before a slash', () => {
+    expect(isRemovableMediaMount('/media///')).toBe(false);
+    expect(isRemovableMediaMount('/media/my.stick')).toBe(true);
+    expect(isRemovableMediaMount('/run/media/alice/v1.2')).toBe(true);
+    expect(isRemovableMediaMount('/media/x/../')).toBe(false);
+    expect(isRemovableMediaMount('/media/./')).toBe(false);
+  });
+
+  it('a warning is a warning: its severity says so', () => {
+    const v = assessDrive(
+      loopDrive({ isLoop: false, device: '/dev/sdb', raw: '/dev/sdb', size: 2e12, isUSB: true }),
+      ctx(),
+    );
+    expect(v).toEqual({
+      status: 'warn',
+      reasons: [
+        {
+          code: 'DRIVE_LARGE',
+          severity: 'warn',
+          message:
+            'This drive is large (2000.0 GB) for an installer stick: make sure it is not a backup disk.',
+        },
+      ],
+    });
+  });
+});

@@ -1,23 +1,12 @@
-import { copyFile, link, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+// Partitions, mounts and loop devices traced to their backing files need root:
+// test/drives-live.test.ts.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZflashError } from '../errors.js';
-import {
-  devNumberOf,
-  diskChain,
-  parseMountinfo,
-  parseSwaps,
-  parseUdisksTargets,
-} from './linux-block.js';
-import {
-  attachLoop,
-  attachSparseLoop,
-  disksUnder,
-  run,
-  systemDisks,
-  type Loop,
-} from '../../test/fixtures.js';
+import { devNumberOf, parseMountinfo, parseSwaps, parseUdisksTargets } from './linux-block.js';
+import { disksUnder, systemDisks } from '../../test/fixtures.js';
 import { scanDrives } from './scanner.js';
 import { readSystemContext } from './system-context.js';
 import type { AssessedDrive } from './types.js';
@@ -145,115 +134,5 @@ describe('readSystemContext and scanDrives on this machine', () => {
     expect(err).toBeInstanceOf(ZflashError);
     expect(err).toMatchObject({ code: 'ZFLASH_IMAGE_NOT_FOUND', kind: 'input' });
     expect((err as ZflashError).hint).toMatch(/path of the image/);
-  });
-});
-
-describe('mapping a mounted partition to its whole disk (real partitioned loop device)', () => {
-  let dir: string;
-  let loop: Loop | undefined;
-  let mountDir: string;
-  let mounted = false;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'zflash-part-'));
-    mountDir = join(dir, 'mnt');
-    await mkdir(mountDir);
-    loop = attachSparseLoop(dir, 32 * 1024 * 1024, { partitions: true });
-    run('sfdisk', ['--quiet', loop.device], { input: 'label: dos\n,,83\n' });
-    // -P at attach saw an empty table; tell the kernel about the new partition.
-    try {
-      run('partx', ['-u', loop.device]);
-    } catch {
-      run('partx', ['-a', loop!.device]);
-    }
-    run('mkfs.ext4', ['-q', '-F', `${loop.device}p1`]);
-    run('mount', [`${loop.device}p1`, mountDir]);
-    mounted = true;
-  });
-
-  afterAll(async () => {
-    try {
-      if (mounted) run('umount', [mountDir]);
-    } finally {
-      await loop?.detach();
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-
-  it('walks loopNp1 up to loopN through sysfs', async () => {
-    const name = loop!.device.slice('/dev/'.length);
-    expect(await diskChain(`${name}p1`)).toEqual([`${name}p1`, name]);
-  });
-
-  it('sees the mount and an image stored on it as uses of the whole loop device', async () => {
-    const image = join(mountDir, 'nixos.iso');
-    await writeFile(image, Buffer.alloc(1024));
-    const ctx = await readSystemContext({ imagePath: image, allowLoop: true });
-    expect(ctx.uses).toContainEqual({
-      kind: 'mount',
-      disk: loop!.device,
-      source: `${loop!.device}p1`,
-      target: mountDir,
-    });
-    expect(ctx.uses).toContainEqual({ kind: 'image', disk: loop!.device, path: image });
-
-    const scan = await scanDrives({ imagePath: image, allowLoop: true });
-    const mine = scan.find((a) => a.drive.device === loop!.device);
-    expect(mine?.drive.mountpoints).toEqual([mountDir]);
-    // Mounted in a temp folder, not where removable media go: in use, and holding the image.
-    expect(codes(mine)).toEqual(['DRIVE_MOUNTED', 'DRIVE_HOLDS_IMAGE']);
-    expect(mine?.verdict.reasons[0]?.message).toContain(mountDir);
-  });
-});
-
-describe('loop devices traced to their backing files', () => {
-  let dir: string;
-  const loops: Loop[] = [];
-  let mounted: string | null = null;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'zflash-backing-'));
-  });
-  afterAll(async () => {
-    try {
-      if (mounted) run('umount', [mounted]);
-    } finally {
-      for (const l of loops.reverse()) l.detach();
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-
-  it('refuses the loop device whose backing file is the image, by any path to it', async () => {
-    const loop = attachSparseLoop(dir, 16 * 1024 * 1024, { name: 'image.img' });
-    loops.push(loop);
-    const hard = join(dir, 'hard-link.img');
-    const soft = join(dir, 'soft-link.img');
-    await link(loop.backingFile, hard);
-    await symlink(loop.backingFile, soft);
-    for (const image of [loop.backingFile, hard, soft]) {
-      const scan = await scanDrives({ imagePath: image, allowLoop: true });
-      const mine = scan.find((a) => a.drive.device === loop.device);
-      expect(codes(mine), image).toEqual(['DRIVE_HOLDS_IMAGE']);
-      expect(mine?.verdict.reasons[0]?.message).toContain('backed by the image');
-    }
-    // A copy is another file: writing the loop device does not touch it.
-    const copy = join(dir, 'copy.img');
-    await copyFile(loop.backingFile, copy);
-    const scan = await scanDrives({ imagePath: copy, allowLoop: true });
-    expect(codes(scan.find((a) => a.drive.device === loop.device))).toEqual([]);
-  });
-
-  it('gives a loop device over a block device that device’s uses', async () => {
-    const lower = attachSparseLoop(dir, 16 * 1024 * 1024, { name: 'lower.img' });
-    loops.push(lower);
-    const upper = attachLoop(lower.device);
-    loops.push(upper);
-    mounted = join(dir, 'lower-mnt');
-    await mkdir(mounted);
-    run('mkfs.ext4', ['-q', '-F', lower.device]);
-    run('mount', [lower.device, mounted]);
-    const scan = await scanDrives({ allowLoop: true });
-    const verdict = scan.find((a) => a.drive.device === upper.device)?.verdict;
-    expect(verdict?.reasons.map((r) => r.code)).toEqual(['DRIVE_MOUNTED']);
-    expect(verdict?.reasons[0]?.message).toContain(mounted);
   });
 });

@@ -352,3 +352,313 @@ describe('cancelling at every step', () => {
     }
   });
 });
+
+describe('what each failure is called (destinations that fail on purpose)', () => {
+  const eio = () => Object.assign(new Error('EIO'), { code: 'EIO' });
+  const errno = (code: string) => Object.assign(new Error(code), { code });
+
+  /** A source of `size` random bytes and a file destination that acts as asked. */
+  async function setup(size: number) {
+    const src = fresh('src.img');
+    writeFileSync(src, randomBytes(size));
+    const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+    return { image: await probeImage(src), file };
+  }
+
+  it('refuses block sizes that are not whole MiB and depths outside 1..64', async () => {
+    const { image, file } = await setup(MiB);
+    for (const [io, message] of [
+      [{ blockBytes: MiB / 2 }, `blockBytes must be a whole number of MiB, not ${MiB / 2}`],
+      [{ blockBytes: MiB + 512 }, `blockBytes must be a whole number of MiB, not ${MiB + 512}`],
+      [{ blockBytes: 1.5 }, 'blockBytes must be a whole number of MiB, not 1.5'],
+      [{ depth: 0 }, 'depth must be 1..64, not 0'],
+      [{ depth: 65 }, 'depth must be 1..64, not 65'],
+      [{ depth: 2.5 }, 'depth must be 1..64, not 2.5'],
+    ] as const) {
+      await expect(
+        writeImage({ image, patch: [], destination: file, io }),
+        JSON.stringify(io),
+      ).rejects.toThrow(new RangeError(message));
+    }
+    const r = await writeImage({
+      image,
+      patch: [],
+      destination: file,
+      io: { depth: 64, blockBytes: MiB },
+    });
+    expect(r.bytesWritten).toBe(MiB);
+    await file.close();
+  });
+
+  it('a full disk under an image file: ZFLASH_TARGET_FULL (ENOSPC and EFBIG), else WRITE_FAILED', async () => {
+    for (const code of ['ENOSPC', 'EFBIG', 'EIO']) {
+      const { image, file } = await setup(8 * MiB);
+      const dest: Destination = {
+        ...file,
+        write: (b, l, o) => (o >= 4 * MiB ? Promise.reject(errno(code)) : file.write(b, l, o)),
+      };
+      const err = await rejection(
+        writeImage({ image, patch: [], destination: dest, io: { blockBytes: MiB, depth: 1 } }),
+      );
+      await file.close();
+      if (code === 'EIO') {
+        expect(err).toMatchObject({
+          code: 'ZFLASH_WRITE_FAILED',
+          message: `Writing to ${file.path} failed at offset ${4 * MiB} (4.0 MiB): EIO.`,
+          hint: 'The drive may be failing or write-protected; try another stick or port.',
+          details: { offset: 4 * MiB, errno: 'EIO' },
+        });
+      } else {
+        expect(err, code).toMatchObject({
+          code: 'ZFLASH_TARGET_FULL',
+          kind: 'target',
+          message: `The disk holding ${file.path} ran out of space at 4.0 MiB.`,
+          hint: 'Free some space or write the image file elsewhere.',
+          details: { offset: 4 * MiB },
+        });
+      }
+    }
+  });
+
+  /** A "drive" over a file: the drive-only paths, with `capacity` bytes and a path of our own. */
+  function asDrive(file: Destination, capacity: number, path = file.path): Destination {
+    return { ...file, kind: 'drive', capacity, path };
+  }
+
+  it('a drive that says "no space" below its capacity is a fake-capacity stick', async () => {
+    const { image, file } = await setup(12 * MiB);
+    const drive = asDrive(file, 32 * MiB);
+    const dest: Destination = {
+      ...drive,
+      write: (b, l, o) =>
+        o >= 6 * MiB && o < 31 * MiB ? Promise.reject(errno('ENOSPC')) : file.write(b, l, o),
+    };
+    const err = await rejection(
+      writeImage({ image, patch: [], destination: dest, io: { blockBytes: MiB, depth: 1 } }),
+    );
+    await file.close();
+    expect(err).toMatchObject({
+      code: 'ZFLASH_FAKE_CAPACITY',
+      message: `The stick stopped taking data at 6.0 MiB although it reports 32.0 MiB: it holds less than it claims (a fake-capacity stick) or is failing there.`,
+      hint: 'Use another stick; this one loses data past that point.',
+      details: { offset: 6 * MiB, claimed: 32 * MiB, errno: 'ENOSPC' },
+    });
+  });
+
+  it('an I/O error high up, where a block below still takes data: fake capacity; low down, or when that fails too: a write failure', async () => {
+    for (const [failAt, probeWorks, code] of [
+      [8 * MiB, true, 'ZFLASH_FAKE_CAPACITY'],
+      [8 * MiB, false, 'ZFLASH_WRITE_FAILED'],
+      [4 * MiB, true, 'ZFLASH_FAKE_CAPACITY'],
+      [3 * MiB, true, 'ZFLASH_WRITE_FAILED'],
+    ] as const) {
+      const { image, file } = await setup(12 * MiB);
+      const probes: number[] = [];
+      let failed = false;
+      const dest: Destination = {
+        ...asDrive(file, 32 * MiB),
+        async write(b, l, o) {
+          if (failed && l === 4096) {
+            probes.push(o);
+            if (!probeWorks) throw eio();
+            return file.write(b, l, o);
+          }
+          if (o === failAt) {
+            failed = true;
+            throw eio();
+          }
+          return file.write(b, l, o);
+        },
+      };
+      const err = await rejection(
+        writeImage({ image, patch: [], destination: dest, io: { blockBytes: MiB, depth: 1 } }),
+      );
+      await file.close();
+      expect(err.code, `${failAt} ${probeWorks}`).toBe(code);
+      if (failAt >= 4 * MiB) {
+        // The probe rewrites the block-aligned half-way point, which took data already.
+        expect(probes[0]).toBe(Math.floor(failAt / 2 / BLOCK_BYTES) * BLOCK_BYTES);
+      } else expect(probes).toEqual([]);
+    }
+  });
+
+  it('a drive that is gone: ZFLASH_DRIVE_VANISHED, while writing and while verifying', async () => {
+    const gone = `${tmp.path}/no-such-drive`;
+    {
+      const { image, file } = await setup(8 * MiB);
+      const dest: Destination = {
+        ...asDrive(file, 32 * MiB, gone),
+        // Wiping the last MiB (at 31 MiB) still works: it goes at 2 MiB, mid-image.
+        write: (b, l, o) =>
+          o >= 2 * MiB && o < 16 * MiB ? Promise.reject(eio()) : file.write(b, l, o),
+      };
+      const err = await rejection(
+        writeImage({ image, patch: [], destination: dest, io: { blockBytes: MiB, depth: 1 } }),
+      );
+      expect(err).toMatchObject({
+        code: 'ZFLASH_DRIVE_VANISHED',
+        message: `The drive ${gone} disappeared while writing at 2.0 MiB.`,
+        hint: 'Keep the stick plugged in; replug it and flash again.',
+        details: { offset: 2 * MiB },
+      });
+      await file.close();
+    }
+    for (const path of [gone, undefined]) {
+      const { image, file } = await setup(8 * MiB);
+      const dest: Destination = {
+        ...asDrive(file, 32 * MiB, path),
+        read: (b, l, o) => (o >= 3 * MiB ? Promise.reject(eio()) : file.read(b, l, o)),
+      };
+      const err = await rejection(
+        writeImage({ image, patch: [], destination: dest, io: { blockBytes: MiB, depth: 1 } }),
+      );
+      await file.close();
+      if (path) {
+        expect(err).toMatchObject({
+          code: 'ZFLASH_DRIVE_VANISHED',
+          message: `The drive ${gone} disappeared during verification. Its first MiB was wiped again, so it cannot pass for a finished stick.`,
+          details: { offset: 3 * MiB, state: 'wiped-again' },
+        });
+      } else {
+        expect(err).toMatchObject({
+          code: 'ZFLASH_READ_FAILED',
+          message: `Reading ${file.path} back failed at offset ${3 * MiB}. Its first MiB was wiped again, so it cannot pass for a finished stick.`,
+          hint: 'The stick may be failing; try another one.',
+          details: { offset: 3 * MiB, errno: 'EIO', state: 'wiped-again' },
+        });
+      }
+    }
+  });
+});
+
+describe('what a drive is left with (a drive over a file, so every byte can be read)', () => {
+  const asDrive = (file: Destination, capacity: number): Destination => ({
+    ...file,
+    kind: 'drive',
+    capacity,
+  });
+  /** A file destination standing in for a drive of `capacity` bytes. */
+  async function filled(capacity: number) {
+    const path = fresh('drive.img');
+    writeFileSync(path, Buffer.alloc(capacity, 0xa5));
+    return openFileDestination(path, { overwrite: true });
+  }
+  async function source(size: number) {
+    const src = fresh('src.img');
+    writeFileSync(src, randomBytes(size));
+    return probeImage(src);
+  }
+
+  it('wipes the last MiB too when the image ends before it, and not when it reaches into it', async () => {
+    for (const [capacity, size, tailWiped] of [
+      [8 * MiB + 1024, 3 * MiB, true],
+      [8 * MiB, 7 * MiB, true],
+      [8 * MiB, 7 * MiB + 1, false],
+      [2 * MiB - 512, MiB, false],
+    ] as const) {
+      const file = await filled(capacity);
+      await writeImage({
+        image: await source(size),
+        patch: [],
+        destination: asDrive(file, capacity),
+      });
+      await file.close();
+      // The file under it was emptied when opened: what was written is all that is there.
+      const out = readFileSync(file.path);
+      if (tailWiped) {
+        expect(out.length, `${capacity}/${size}`).toBe(capacity);
+        expect(isZeros(out.subarray(capacity - MiB)), `${capacity}/${size}`).toBe(true);
+      } else {
+        expect(out.length, `${capacity}/${size}`).toBe(Math.ceil(size / 512) * 512);
+      }
+    }
+  });
+
+  it('a cancel says, for a stick, what it left and what to do', async () => {
+    const image = await source(6 * MiB);
+    const early = await filled(16 * MiB);
+    const ac = new AbortController();
+    ac.abort();
+    const untouched = await rejection(
+      writeImage({ image, patch: [], destination: asDrive(early, 16 * MiB), signal: ac.signal }),
+    );
+    await early.close();
+    expect(untouched).toMatchObject({
+      code: 'ZFLASH_CANCELLED',
+      message: `The flash was cancelled before anything was written to ${early.path}.`,
+      hint: 'Nothing was written; start again when ready.',
+      details: { state: 'untouched' },
+    });
+    const mid = await filled(16 * MiB);
+    const ac2 = new AbortController();
+    const err = await rejection(
+      writeImage({
+        image,
+        patch: [],
+        destination: asDrive(mid, 16 * MiB),
+        signal: ac2.signal,
+        io: { blockBytes: MiB, depth: 1 },
+        onProgress: (p) => {
+          if (p.phase === 'writing' && p.bytes >= 2 * MiB) ac2.abort();
+        },
+      }),
+    );
+    await mid.close();
+    expect(err).toMatchObject({
+      message: `The flash was cancelled while writing: ${mid.path} was left without a partition table, so it cannot be mistaken for a finished stick.`,
+      hint: 'Do not use this stick as it is: flash it again.',
+      details: { state: 'no-partition-table' },
+    });
+  });
+
+  it('when wiping the first MiB again fails, reads it back and says which state it found', async () => {
+    const image = await source(4 * MiB);
+    const cases = [
+      [
+        'head',
+        'complete-but-unverified',
+        /holds the whole image with its partition table, unverified\.$/,
+      ],
+      ['zeros', 'wiped-again', /its first MiB was wiped again/],
+      ['fails', 'unknown', /could not be read back, so the state of .* is unknown\.$/],
+    ] as const;
+    for (const [readBack, state, message] of cases) {
+      const file = await filled(16 * MiB);
+      let headWrites = 0;
+      const ac = new AbortController();
+      const dest: Destination = {
+        ...asDrive(file, 16 * MiB),
+        async write(b, l, o) {
+          // The wipe, then the head; the third write at 0 is wiping again: it fails.
+          if (o === 0 && ++headWrites === 3) throw Object.assign(new Error('EIO'), { code: 'EIO' });
+          return file.write(b, l, o);
+        },
+        async read(b, l, o) {
+          if (headWrites < 3 || o !== 0) return file.read(b, l, o);
+          if (readBack === 'fails') throw Object.assign(new Error('EIO'), { code: 'EIO' });
+          if (readBack === 'zeros') {
+            b.fill(0, 0, l);
+            return l;
+          }
+          return file.read(b, l, o);
+        },
+      };
+      const err = await rejection(
+        writeImage({
+          image,
+          patch: [],
+          destination: dest,
+          signal: ac.signal,
+          io: { blockBytes: MiB, depth: 1 },
+          onProgress: (p) => {
+            if (p.phase === 'verifying') ac.abort();
+          },
+        }),
+      );
+      await file.close();
+      expect(err.code, readBack).toBe('ZFLASH_CANCELLED');
+      expect(err.details, readBack).toEqual({ state, errno: 'EIO' });
+      expect(err.message, readBack).toMatch(message);
+    }
+  });
+});

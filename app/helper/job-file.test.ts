@@ -1,5 +1,20 @@
-import { describe, expect, it } from 'vitest';
-import { resolveRequester } from './job-file.js';
+import {
+  chmodSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../test/fixtures.js';
+import type { ZflashError } from '../errors.js';
+import { checkJobFolder, openEventsFile, readJobFile, resolveRequester } from './job-file.js';
+import { MAX_JOB_BYTES } from './protocol.js';
 import { parseHelperArgs } from './main.js';
 
 describe('resolveRequester: exactly one uid', () => {
@@ -66,5 +81,135 @@ describe('parseHelperArgs', () => {
     expect(() => parseHelperArgs(argv)).toThrow(
       expect.objectContaining({ code: 'ZFLASH_HELPER_USAGE' }),
     );
+  });
+});
+
+describe('the job folder, job file and events file, as their owner (no root needed)', () => {
+  const me = process.getuid?.() ?? 0;
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'zflash-jobfile-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const refusal = (p: Promise<unknown>) =>
+    p.then(
+      () => null,
+      (e: unknown) => e as ZflashError,
+    );
+  let n = 0;
+  /** A fresh 0700 folder with a 0600 job file holding `text`. */
+  function job(text = '{"x":1}', mode = 0o600): { folder: string; file: string } {
+    const folder = join(dir, `job-${n++}`);
+    mkdirSync(folder, { mode: 0o700 });
+    chmodSync(folder, 0o700);
+    const file = join(folder, 'job.json');
+    writeFileSync(file, text, { mode });
+    chmodSync(file, mode);
+    return { folder, file };
+  }
+
+  it('names each reason a folder is refused, and takes a good one', async () => {
+    const { folder } = job();
+    await expect(checkJobFolder(folder, me)).resolves.toBeUndefined();
+    await expect(checkJobFolder(folder, null)).resolves.toBeUndefined();
+    const says = async (path: string, requester: number | null, reason: string) => {
+      const err = await refusal(checkJobFolder(path, requester));
+      expect(err).toMatchObject({
+        code: 'ZFLASH_HELPER_JOB',
+        message: `The helper refused the folder of its job: ${reason}.`,
+        hint: 'Start the flash again from Zeta Flash.',
+        details: { path },
+      });
+    };
+    await says(join(dir, 'missing'), me, 'it does not exist');
+    symlinkSync(folder, join(dir, 'link'));
+    await says(join(dir, 'link'), null, 'it is a link');
+    await says(join(folder, 'job.json'), null, 'it is not a folder');
+    const open = job().folder;
+    chmodSync(open, 0o750);
+    await says(open, me, 'others can enter it (mode 0750, must be 0700)');
+    await expect(checkJobFolder(open, null)).resolves.toBeUndefined();
+    await says(folder, me + 1, `it belongs to uid ${me}, not to the requester`);
+  });
+
+  it('reads a job once through one checked handle, then empties it', async () => {
+    const { file } = job('{"verb":"write"}');
+    expect(await readJobFile(file, me)).toBe('{"verb":"write"}');
+    expect(readFileSync(file, 'utf8')).toBe('');
+    expect(await readJobFile(job('').file, null)).toBe('');
+  });
+
+  it('names each reason a job file is refused', async () => {
+    const says = async (path: string, reason: string, requester: number | null = me) => {
+      const err = await refusal(readJobFile(path, requester));
+      expect(err).toMatchObject({
+        code: 'ZFLASH_HELPER_JOB',
+        message: `The helper refused its job file: ${reason}.`,
+        details: { path },
+      });
+    };
+    const { folder, file } = job();
+    await says(join(folder, 'missing.json'), 'it does not exist');
+    symlinkSync(file, join(folder, 'link.json'));
+    await says(join(folder, 'link.json'), 'it is a link');
+    await says(folder, 'it is not a regular file');
+    run('mkfifo', [join(folder, 'fifo')]);
+    await says(join(folder, 'fifo'), 'it is not a regular file');
+    await says(job('{}', 0o640).file, 'others can read or change it (mode 0640, must be 0600)');
+    await says(job('{}', 0o604).file, 'others can read or change it (mode 0604, must be 0600)');
+    expect(await readJobFile(job('{}', 0o640).file, null)).toBe('{}');
+    await says(job().file, `it belongs to uid ${me}, not to the requester`, me + 1);
+    const hard = job();
+    linkSync(hard.file, join(hard.folder, 'second-name.json'));
+    await says(hard.file, 'it has 2 names (a hard link)');
+    await says(job('x'.repeat(MAX_JOB_BYTES + 1)).file, 'it is too large');
+    expect(await readJobFile(job('y'.repeat(MAX_JOB_BYTES)).file, me)).toHaveLength(MAX_JOB_BYTES);
+  });
+
+  it('opens an events file for appending only when it passes the same checks', async () => {
+    const { folder } = job();
+    const events = join(folder, 'events.jsonl');
+    writeFileSync(events, 'first\n', { mode: 0o600 });
+    const fh = await openEventsFile(events, me);
+    await fh.write('second\n');
+    await fh.close();
+    expect(readFileSync(events, 'utf8')).toBe('first\nsecond\n');
+    chmodSync(events, 0o644);
+    const err = await refusal(openEventsFile(events, me));
+    expect(err).toMatchObject({
+      code: 'ZFLASH_HELPER_JOB',
+      message:
+        'The helper refused its events file: others can read or change it (mode 0644, must be 0600).',
+      details: { path: events },
+    });
+    expect((await refusal(openEventsFile(join(folder, 'none'), me)))?.message).toBe(
+      'The helper refused its events file: it does not exist.',
+    );
+  });
+
+  it('says which variable is not a user id, and takes the largest one', () => {
+    const none = { pkexecUid: undefined, sudoUid: undefined, argRequester: undefined, uid: 0 };
+    const msg = (input: typeof none | Record<string, unknown>) => {
+      try {
+        resolveRequester(input as Parameters<typeof resolveRequester>[0]);
+      } catch (e) {
+        return (e as ZflashError).message;
+      }
+      return null;
+    };
+    expect(msg({ ...none, pkexecUid: 'x' })).toBe(
+      'The helper was started with unexpected arguments: PKEXEC_UID is not a user id.',
+    );
+    expect(msg({ ...none, sudoUid: '01' })).toBe(
+      'The helper was started with unexpected arguments: SUDO_UID is not a user id.',
+    );
+    expect(msg({ ...none, argRequester: '' })).toBe(
+      'The helper was started with unexpected arguments: --requester is not a user id.',
+    );
+    expect(resolveRequester({ ...none, argRequester: '4294967295' })).toBe(4294967295);
+    expect(resolveRequester({ ...none, sudoUid: '0' })).toBe(0);
+    // An empty PKEXEC_UID or SUDO_UID is no claim at all.
+    expect(resolveRequester({ ...none, pkexecUid: '', sudoUid: '', argRequester: '7' })).toBe(7);
   });
 });

@@ -76,3 +76,39 @@ describe('validateHostname', () => {
     expect(isValidHostname('')).toBe(false);
   });
 });
+
+describe('what each refusal says, in full', () => {
+  it('gives the hint and details the operator and the diagnostics need', () => {
+    const empty = refusal('');
+    expect(empty.hint).toBe(
+      'Type a short name for this node using letters a–z, digits 0–9 and hyphens.',
+    );
+    expect(empty.details).toEqual({});
+    expect(refusal('ab.example').details).toEqual({ position: 3 });
+    expect(refusal('a b').hint).toBe('Use a hyphen instead.');
+    expect(refusal('a+b').hint).toBe('Use only letters a–z, digits 0–9 and hyphens.');
+    const long = refusal('a'.repeat(70));
+    expect(long.hint).toBe('Choose a shorter name.');
+    expect(long.details).toEqual({ length: 70 });
+    const edge = refusal('node-');
+    expect(edge.hint).toBe('Remove the hyphen at the start or end of the name.');
+    expect(edge.details).toEqual({ position: 5 });
+    const reserved = refusal('localhost');
+    expect(reserved.hint).toBe('Choose a name that is unique in your cluster, such as node-1.');
+    expect(reserved.details).toEqual({ hostname: 'localhost' });
+  });
+
+  it('refuses every name /etc/hosts maps to loopback', () => {
+    for (const name of ['localhost', 'localdomain', 'ip6-localhost', 'ip6-loopback']) {
+      expect(refusal(name).code, name).toBe('ZFLASH_HOSTNAME_INVALID');
+      expect(isValidHostname(name), name).toBe(false);
+    }
+  });
+
+  it('isValidHostname judges the whole name, not a valid start of it', () => {
+    expect(isValidHostname('a'.repeat(63))).toBe(true);
+    expect(isValidHostname('a'.repeat(64))).toBe(false);
+    expect(isValidHostname('node_1')).toBe(false);
+    expect(isValidHostname('node-')).toBe(false);
+  });
+});

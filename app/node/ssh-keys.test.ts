@@ -524,3 +524,387 @@ describe('mergeKeys and recheckKey', () => {
     expect(recheckKey({ ...key!, bits: 4096 })).toMatch(/bits/);
   });
 });
+
+describe('the edges mutation testing found untested', () => {
+  const pub = () => readFileSync(`${keys.ed25519}.pub`, 'utf8').trim();
+  const refusedWith = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof ZflashError) return e;
+      throw e;
+    }
+    throw new Error('expected a refusal');
+  };
+
+  it('names every authorized_keys option in front of a key as such', () => {
+    const options = [
+      'agent-forwarding',
+      'cert-authority',
+      'command="uptime"',
+      'environment="A=B"',
+      'expiry-time="20300101"',
+      'from="10.0.0.0/8"',
+      'no-agent-forwarding',
+      'no-port-forwarding',
+      'no-pty',
+      'no-touch-required',
+      'no-user-rc',
+      'no-x11-forwarding',
+      'permitlisten="8080"',
+      'permitopen="host:22"',
+      'port-forwarding',
+      'principals="a"',
+      'pty',
+      'restrict,pty',
+      'tunnel="1"',
+      'user-rc',
+      'verify-required',
+      'x11-forwarding',
+      'RESTRICT',
+    ];
+    for (const o of options) {
+      // Known by its name alone, not only by the key type after it.
+      expect(refusedWith(() => parseAuthorizedKeys(`${o} AAAA`)).code, o).toBe(
+        'ZFLASH_KEY_OPTIONS',
+      );
+      const err = refusedWith(() => parseAuthorizedKeys(`${o} ${pub()}`, 'keys.txt'));
+      expect(err.code, o).toBe('ZFLASH_KEY_OPTIONS');
+      expect(err.message).toBe(
+        'Line 1 of keys.txt has authorized_keys options (such as command=, from= or restrict) in front of the key; only plain public keys are accepted.',
+      );
+      expect(err.hint).toBe(
+        'Remove everything before the key type so the line starts with, for example, ssh-ed25519.',
+      );
+      expect(err.details).toEqual({ source: 'keys.txt', line: 1 });
+    }
+    // Not an option (a word that only starts like one), and nothing key-like after it.
+    for (const line of ['ptyx AAAA', 'restrictions here', 'no-ptyx=1 AAAA']) {
+      expect(refusedWith(() => parseAuthorizedKeys(line)).code, line).toBe('ZFLASH_KEY_INVALID');
+    }
+    // An unknown word before a real key type still reads as options.
+    expect(refusedWith(() => parseAuthorizedKeys(`whatever ${pub()}`)).code).toBe(
+      'ZFLASH_KEY_OPTIONS',
+    );
+  });
+
+  it('measures text in UTF-8 bytes, exactly up to the limit, and drops one leading BOM', () => {
+    const line = `${pub()}\n`;
+    const exact = line + '#'.repeat(MAX_KEY_FILE_BYTES - Buffer.byteLength(line));
+    expect(parseAuthorizedKeys(exact).keys).toHaveLength(1);
+    expect(parseAuthorizedKeys(Buffer.from(exact)).keys).toHaveLength(1);
+    // One character more than the last '#', one byte more in UTF-8.
+    const over = refusedWith(() => parseAuthorizedKeys(`${exact.slice(0, -1)}é`));
+    expect(over.code).toBe('ZFLASH_KEY_FILE_TOO_LARGE');
+    expect(over.message).toBe(
+      `The pasted text is ${MAX_KEY_FILE_BYTES + 1} bytes; an SSH public key file may be at most ${MAX_KEY_FILE_BYTES} bytes (64 KiB).`,
+    );
+    expect(over.hint).toBe(
+      'Choose the .pub file that holds your public key; it is usually well under 1 KiB.',
+    );
+    expect(over.details).toEqual({ size: MAX_KEY_FILE_BYTES + 1, limit: MAX_KEY_FILE_BYTES });
+    expect(parseAuthorizedKeys(`\uFEFF${line}`).keys).toHaveLength(1);
+    const nul = refusedWith(() => parseAuthorizedKeys(`${line}\0`, 'k.pub'));
+    expect(nul).toMatchObject({
+      code: 'ZFLASH_KEY_FILE_BINARY',
+      message: 'k.pub is not a text file; an SSH public key file is plain UTF-8 text.',
+      hint: 'Choose the .pub file that ssh-keygen created, for example ~/.ssh/id_ed25519.pub.',
+      details: { source: 'k.pub' },
+    });
+    expect(refusedWith(() => parseAuthorizedKeys(`${line}\0`)).details).toEqual({});
+    for (const bom of [
+      [0xff, 0xfe],
+      [0xfe, 0xff],
+    ]) {
+      const err = refusedWith(() => parseAuthorizedKeys(Buffer.from([...bom, 0x41, 0x41])));
+      expect(err.hint).toContain('saved as UTF-16');
+    }
+    expect(refusedWith(() => parseAuthorizedKeys(Buffer.from([0xff, 0x41]))).hint).not.toContain(
+      'UTF-16',
+    );
+  });
+
+  it('says which key file cannot be read, and why', async () => {
+    const missing = join(dir, 'nope', 'id.pub');
+    await expect(readSshKeyFile(missing)).rejects.toMatchObject({
+      code: 'ZFLASH_KEY_FILE_NOT_FOUND',
+      message: `The key file ${missing} does not exist.`,
+      hint: 'Check the path; public keys usually live in ~/.ssh and end in .pub.',
+      details: { path: missing },
+    });
+    const notDir = `${keys.ed25519}.pub/x`;
+    await expect(readSshKeyFile(notDir)).rejects.toMatchObject({
+      code: 'ZFLASH_KEY_FILE_NOT_FOUND',
+    });
+    await expect(readSshKeyFile(dir)).rejects.toMatchObject({
+      code: 'ZFLASH_KEY_FILE_UNREADABLE',
+      message: `${dir} is not a regular file.`,
+      hint: 'Choose a public key file, for example ~/.ssh/id_ed25519.pub.',
+      details: { path: dir },
+    });
+    const big = join(dir, 'big.pub');
+    writeFileSync(big, Buffer.alloc(MAX_KEY_FILE_BYTES + 1, 0x23));
+    await expect(readSshKeyFile(big)).rejects.toMatchObject({
+      code: 'ZFLASH_KEY_FILE_TOO_LARGE',
+      details: { source: 'big.pub', size: MAX_KEY_FILE_BYTES + 1 },
+    });
+    const exact = join(dir, 'exact.pub');
+    writeFileSync(exact, `${pub()}\n`.padEnd(MAX_KEY_FILE_BYTES, '#'));
+    expect((await readSshKeyFile(exact)).keys).toHaveLength(1);
+  });
+});
+
+describe('damaged key data, each check on its own', () => {
+  const refusal = (text: string) => catchError(() => parseAuthorizedKeys(text, 'k.pub'));
+  const line = (type: string, blob: Buffer) => `${type} ${blob.toString('base64')} c`;
+  const ed = () =>
+    Buffer.from(generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!, 'base64url');
+  const ecPoint = (crv: 'P-256' | 'P-384') => {
+    const jwk = generateKeyPairSync('ec', { namedCurve: crv }).publicKey.export({ format: 'jwk' });
+    return Buffer.concat([
+      Buffer.from([4]),
+      Buffer.from(jwk.x!, 'base64url'),
+      Buffer.from(jwk.y!, 'base64url'),
+    ]);
+  };
+  const invalid = (l: string, why: string, type = 'ssh-ed25519') => {
+    const err = refusal(l);
+    expect(err.code, l.slice(0, 40)).toBe('ZFLASH_KEY_INVALID');
+    expect(err.message).toBe(`Line 1 of k.pub is not a valid ${type} public key: ${why}.`);
+    expect(err.hint).toBe(
+      'Copy the whole key again from the .pub file; it is a single line starting with its type, such as ssh-ed25519.',
+    );
+    expect(err.details).toEqual({ source: 'k.pub', line: 1, type });
+  };
+
+  it('base64: only the standard alphabet, optional padding, no stray bits', () => {
+    const good = wire('ssh-ed25519', ed()).toString('base64');
+    expect(parseAuthorizedKeys(`ssh-ed25519 ${good.replace(/=+$/, '')}`).keys).toHaveLength(1);
+    // Padding before the end, the URL alphabet, a length of 4n+1 characters.
+    for (const bad of [`${good}A`, `${good.slice(0, -2)}-_`, `${good.replace(/=+$/, '')}AB`])
+      invalid(`ssh-ed25519 ${bad}`, 'the key data is not valid base64');
+    // Stray bits in the last character: "AB" leaves 0001 over; "AA" is the same byte, clean.
+    invalid('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AB', 'the key data is not valid base64');
+    invalid('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AA', 'the key data is damaged or incomplete');
+  });
+
+  it('wire strings: a length past the end, or a length cut short', () => {
+    const blob = wire('ssh-ed25519', ed());
+    invalid(
+      line('ssh-ed25519', blob.subarray(0, blob.length - 1)),
+      'the key data is damaged or incomplete',
+    );
+    invalid(
+      line('ssh-ed25519', Buffer.concat([blob, Buffer.from([0, 0])])),
+      'the key data is damaged or incomplete',
+    );
+    // Exactly one more empty string is a wrong structure, not damage.
+    invalid(
+      line('ssh-ed25519', Buffer.concat([blob, Buffer.alloc(4)])),
+      'the key data has the wrong structure',
+    );
+    invalid(
+      line('ssh-ed25519', wire('ssh-ed25519', ed().subarray(1))),
+      'an Ed25519 key must be 32 bytes',
+    );
+    invalid(
+      line('ssh-ed25519', wire('ssh-rsa', ed())),
+      'the type written in front does not match the key data',
+    );
+  });
+
+  it('ECDSA: the curve named inside, the point length and its 0x04 prefix', () => {
+    const t = 'ecdsa-sha2-nistp256';
+    expect(parseAuthorizedKeys(line(t, wire(t, 'nistp256', ecPoint('P-256')))).keys).toHaveLength(
+      1,
+    );
+    invalid(
+      line(t, wire(t, 'nistp384', ecPoint('P-256'))),
+      'the curve inside the key does not match its type',
+      t,
+    );
+    invalid(
+      line(t, wire(t, 'nistp256', ecPoint('P-384'))),
+      'its public point is not on the curve',
+      t,
+    );
+    const compressed = ecPoint('P-256');
+    compressed[0] = 0x02;
+    invalid(line(t, wire(t, 'nistp256', compressed)), 'its public point is not on the curve', t);
+    const off = ecPoint('P-256');
+    off[64] = (off[64] ?? 0) ^ 1;
+    invalid(line(t, wire(t, 'nistp256', off)), 'its public point is not on the curve', t);
+  });
+
+  it('FIDO keys: the application string, the Ed25519 length, the P-256 structure', () => {
+    const sk = 'sk-ssh-ed25519@openssh.com';
+    invalid(line(sk, wire(sk, ed(), 'ssh:\0x')), 'its application string is malformed', sk);
+    invalid(
+      line(sk, wire(sk, ed().subarray(2), 'ssh:')),
+      'the key data has the wrong structure',
+      sk,
+    );
+    invalid(line(sk, wire(sk, ed(), 'x', 'ssh:')), 'the key data has the wrong structure', sk);
+    const ske = 'sk-ecdsa-sha2-nistp256@openssh.com';
+    expect(
+      parseAuthorizedKeys(line(ske, wire(ske, 'nistp256', ecPoint('P-256'), 'ssh:'))).keys,
+    ).toHaveLength(1);
+    invalid(
+      line(ske, wire(ske, 'nistp384', ecPoint('P-256'), 'ssh:')),
+      'the key data has the wrong structure',
+      ske,
+    );
+    invalid(line(ske, wire(ske, 'nistp256', 'ssh:')), 'the key data has the wrong structure', ske);
+    invalid(
+      line(ske, wire(ske, 'nistp256', ecPoint('P-384'), 'ssh:')),
+      'its public point is not on the curve',
+      ske,
+    );
+  });
+
+  it('RSA: an even or empty exponent', () => {
+    const pub = readFileSync(`${keys.rsa2048}.pub`, 'utf8').split(' ');
+    const parts = [] as Buffer[];
+    const blob = Buffer.from(pub[1]!, 'base64');
+    for (let off = 0; off < blob.length;) {
+      const len = blob.readUInt32BE(off);
+      parts.push(blob.subarray(off + 4, off + 4 + len));
+      off += 4 + len;
+    }
+    invalid(
+      line('ssh-rsa', wire('ssh-rsa', Buffer.from([0x01, 0x00, 0x00]), parts[2]!)),
+      'its public exponent is not valid',
+      'ssh-rsa',
+    );
+  });
+
+  it('names unsupported types: DSA, certificates, other key types', () => {
+    expect(refusal('ssh-dss AAAA')).toMatchObject({
+      code: 'ZFLASH_KEY_UNSUPPORTED',
+      message:
+        'Line 1 of k.pub is a DSA key; DSA keys are not accepted because current OpenSSH no longer supports them.',
+      details: { source: 'k.pub', line: 1, type: 'ssh-dss' },
+    });
+    expect(refusal('ssh-ed25519-cert-v01@openssh.com AAAA')).toMatchObject({
+      code: 'ZFLASH_KEY_UNSUPPORTED',
+      message: 'Line 1 of k.pub is an SSH certificate; only plain public keys are accepted.',
+      hint: 'Choose the plain public key (the .pub file without -cert in its name).',
+      details: { type: 'ssh-ed25519-cert-v01@openssh.com' },
+    });
+    expect(refusal('x509v3-sign-rsa AAAA')).toMatchObject({
+      code: 'ZFLASH_KEY_UNSUPPORTED',
+      message:
+        'Line 1 of k.pub has the key type "x509v3-sign-rsa", which is not accepted; use Ed25519, ECDSA, RSA (2048 bits or more) or a FIDO security key.',
+      details: { type: 'x509v3-sign-rsa' },
+    });
+    // Only whole type names: a longer word is just not a key line.
+    for (const l of [
+      'Xa-cert-v01@openssh.com AAAA',
+      'ssh-ed25519-cert-v01@openssh.com! AAAA',
+      'xssh-foo AAAA',
+      'ssh-foo! AAAA',
+    ])
+      expect(refusal(l).code, l).toBe('ZFLASH_KEY_INVALID');
+  });
+});
+
+describe('markers, SSH2 blocks and comments, exactly', () => {
+  const body = () => readFileSync(`${keys.ed25519}.pub`, 'utf8').split(' ')[1]!;
+  const block = (lines: string[]) => lines.join('\n');
+
+  it('knows private keys by their markers, whatever the dashes and spaces', () => {
+    for (const text of [
+      '---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nxx',
+      '-----BEGIN SSH2 ENCRYPTED PRIVATE KEY-----\nxx',
+      'PuTTY-User-Key-File-3: ssh-ed25519\n',
+      '  PuTTY-User-Key-File-2: ssh-rsa\n',
+      'line\n  b3BlbnNzaC1rZXktdjEAAAAA\n',
+    ]) {
+      expect(catchError(() => parseAuthorizedKeys(text)).code, text).toBe('ZFLASH_PRIVATE_KEY');
+    }
+    // Not at the start of a line: not a marker (the text is then just not a key).
+    for (const text of [
+      'x PuTTY-User-Key-File-3: x',
+      'xb3BlbnNzaC1rZXktdjEA',
+      '- BEGIN SSH2 ENCRYPTED PRIVATE KEY -',
+    ])
+      expect(catchError(() => parseAuthorizedKeys(text)).code, text).not.toBe('ZFLASH_PRIVATE_KEY');
+  });
+
+  it('reads SSH2 public key blocks: dashes, continued and quoted headers, comments', () => {
+    for (const [begin, end] of [
+      ['---- BEGIN SSH2 PUBLIC KEY ----', '---- END SSH2 PUBLIC KEY ----'],
+      ['-----BEGIN SSH2 PUBLIC KEY-----', '-----END SSH2 PUBLIC KEY-----'],
+    ] as const) {
+      const { keys: got } = parseAuthorizedKeys(
+        block([
+          begin,
+          'Comment: "op@laptop \\',
+          'continued"',
+          'x-tag: value',
+          body().slice(0, 30),
+          body().slice(30),
+          end,
+        ]),
+      );
+      expect(got[0]?.comment).toBe('op@laptop continued');
+    }
+    const unquoted = parseAuthorizedKeys(
+      block([
+        '---- BEGIN SSH2 PUBLIC KEY ----',
+        'Comment: plain one',
+        body(),
+        '---- END SSH2 PUBLIC KEY ----',
+      ]),
+    );
+    expect(unquoted.keys[0]?.comment).toBe('plain one');
+    const noEnd = catchError(() =>
+      parseAuthorizedKeys(block(['---- BEGIN SSH2 PUBLIC KEY ----', body()]), 'k.pub'),
+    );
+    expect(noEnd.message).toBe(
+      'Line 1 of k.pub is not a valid SSH public key: the SSH2 key block has no "---- END SSH2 PUBLIC KEY ----" line.',
+    );
+    const empty = catchError(() =>
+      parseAuthorizedKeys(
+        block(['---- BEGIN SSH2 PUBLIC KEY ----', 'Comment: x', '---- END SSH2 PUBLIC KEY ----']),
+      ),
+    );
+    expect(empty.message).toBe(
+      'Line 1 is not a valid SSH public key: the SSH2 key block has no key data.',
+    );
+    // Not a block marker unless the whole line is one.
+    expect(
+      catchError(() => parseAuthorizedKeys(`x---- BEGIN SSH2 PUBLIC KEY ----\n${body()}`)).code,
+    ).toBe('ZFLASH_KEY_INVALID');
+  });
+
+  it('squeezes whitespace in comments, and a key line keeps one space before its comment', () => {
+    const r = parseAuthorizedKeys(`ssh-ed25519 ${body()}   two\t\tspaced   words  `);
+    expect(r.keys[0]?.comment).toBe('two spaced words');
+    expect(r.keys[0]?.line).toBe(`ssh-ed25519 ${body()} two spaced words`);
+    expect(r.notices).toEqual([]);
+    const none = parseAuthorizedKeys(`ssh-ed25519 ${body()}`);
+    expect(none.keys[0]?.line).toBe(`ssh-ed25519 ${body()}`);
+    expect(none.keys[0]?.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
+  });
+
+  it('no key at all: says which text holds none', () => {
+    expect(catchError(() => parseAuthorizedKeys('# only a comment\n', 'k.pub'))).toMatchObject({
+      code: 'ZFLASH_NO_KEYS',
+      message: 'k.pub contains no SSH public key; a node needs at least one to be reachable.',
+      hint: 'Choose a .pub file such as ~/.ssh/id_ed25519.pub, or create a key with ssh-keygen -t ed25519.',
+      details: { source: 'k.pub' },
+    });
+    expect(catchError(() => parseAuthorizedKeys('')).message).toBe(
+      'The pasted text contains no SSH public key; a node needs at least one to be reachable.',
+    );
+  });
+
+  it('recheckKey: a line with two keys, or one that is not a key, is named', () => {
+    const [key] = parseAuthorizedKeys(`ssh-ed25519 ${body()} c`).keys;
+    expect(recheckKey({ ...key!, line: `${key!.line} ssh-ed25519 ${body()}` })).not.toBeNull();
+    expect(recheckKey({ ...key!, line: 'not a key' })).toBe(
+      'Line 1 is not a valid SSH public key: a key line must start with its type, such as ssh-ed25519.',
+    );
+  });
+});

@@ -30,9 +30,19 @@ const roster = rosterOf(
   },
 );
 
+/**
+ * Parsing and evaluating these expressions needs no Nix store. Without `--store dummy://` a
+ * user who is not root opens the root-owned local store in /nix/var/nix and Nix fails before
+ * it reads the text ("could not set permissions on '/nix/var/nix/profiles/per-user'"), so the
+ * unit tests could not run without root.
+ */
+const NO_STORE = ['--store', 'dummy://'];
+
 /** nix-instantiate --parse: the judge of whether Nix reads the text at all. */
 function nixParse(text: string): { ok: boolean; err: string } {
-  const r = spawnSync('nix-instantiate', ['--parse', '-E', text], { encoding: 'utf8' });
+  const r = spawnSync('nix-instantiate', [...NO_STORE, '--parse', '-E', text], {
+    encoding: 'utf8',
+  });
   // This machine's Nix warns about a missing build group; only errors matter here.
   const err = r.stderr
     .split('\n')
@@ -41,9 +51,8 @@ function nixParse(text: string): { ok: boolean; err: string } {
   return { ok: r.status === 0, err };
 }
 function nixEval(expr: string): unknown {
-  const r = spawnSync('nix-instantiate', ['--eval', '--strict', '--json', '-E', expr], {
-    encoding: 'utf8',
-  });
+  const args = [...NO_STORE, '--eval', '--strict', '--json', '-E', expr];
+  const r = spawnSync('nix-instantiate', args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout);
 }

@@ -15,13 +15,13 @@ import {
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attachLoop, requireLoop, tempDir, type Loop } from '../../test/fixtures.js';
-import { devNumberOf } from '../drives/linux-block.js';
-import type { ZflashError } from '../errors.js';
-import { probeImage } from '../image/image-source.js';
-import { alignedBuffer, openDriveDestination, type Destination } from './destination.js';
-import type { FlashProgress } from './progress.js';
-import { HEAD_BYTES, writeImage } from './write.js';
+import { attachLoop, requireLoop, tempDir, type Loop } from './fixtures.js';
+import { devNumberOf } from '../app/drives/linux-block.js';
+import type { ZflashError } from '../app/errors.js';
+import { probeImage } from '../app/image/image-source.js';
+import { alignedBuffer, openDriveDestination, type Destination } from '../app/flash/destination.js';
+import type { FlashProgress } from '../app/flash/progress.js';
+import { HEAD_BYTES, writeImage } from '../app/flash/write.js';
 
 const MiB = 1024 * 1024;
 const DRIVE_MIB = 40;
