@@ -404,7 +404,7 @@ describe('what each failure is called (destinations that fail on purpose)', () =
       if (code === 'EIO') {
         expect(err).toMatchObject({
           code: 'ZFLASH_WRITE_FAILED',
-          message: `Writing to ${file.path} failed at offset ${4 * MiB} (4.0 MiB): EIO.`,
+          message: `Writing to ${file.path} failed at offset ${4 * MiB} (4.2 MB): EIO.`,
           hint: 'The drive may be failing or write-protected; try another stick or port.',
           details: { offset: 4 * MiB, errno: 'EIO' },
         });
@@ -412,7 +412,7 @@ describe('what each failure is called (destinations that fail on purpose)', () =
         expect(err, code).toMatchObject({
           code: 'ZFLASH_TARGET_FULL',
           kind: 'target',
-          message: `The disk holding ${file.path} ran out of space at 4.0 MiB.`,
+          message: `The disk holding ${file.path} ran out of space at 4.2 MB.`,
           hint: 'Free some space or write the image file elsewhere.',
           details: { offset: 4 * MiB },
         });
@@ -439,7 +439,7 @@ describe('what each failure is called (destinations that fail on purpose)', () =
     await file.close();
     expect(err).toMatchObject({
       code: 'ZFLASH_FAKE_CAPACITY',
-      message: `The stick stopped taking data at 6.0 MiB although it reports 32.0 MiB: it holds less than it claims (a fake-capacity stick) or is failing there.`,
+      message: `The stick stopped taking data at 6.3 MB although it reports 33.6 MB: it holds less than it claims (a fake-capacity stick) or is failing there.`,
       hint: 'Use another stick; this one loses data past that point.',
       details: { offset: 6 * MiB, claimed: 32 * MiB, errno: 'ENOSPC' },
     });
@@ -497,7 +497,7 @@ describe('what each failure is called (destinations that fail on purpose)', () =
       );
       expect(err).toMatchObject({
         code: 'ZFLASH_DRIVE_VANISHED',
-        message: `The drive ${gone} disappeared while writing at 2.0 MiB.`,
+        message: `The drive ${gone} disappeared while writing at 2.1 MB.`,
         hint: 'Keep the stick plugged in; replug it and flash again.',
         details: { offset: 2 * MiB },
       });

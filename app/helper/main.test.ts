@@ -97,7 +97,7 @@ describe('helperMain refuses what it cannot trust, and says so twice', () => {
       code: 'ZFLASH_HELPER_USAGE',
       kind: 'input',
       message:
-        'The helper was started with unexpected arguments: the verb must be one of write, inject.',
+        'The helper was started with unexpected arguments: the verb must be one of write, write-many, inject.',
       hint: 'Start the flash again from Zeta Flash.',
       exitCode: 2,
     });
@@ -142,7 +142,7 @@ describe('parseHelperArgs says what is wrong', () => {
       'The helper was started with unexpected arguments: --channel must be files or stdio.',
     );
     expect(message(['write', '--job', 'j', 'more'])).toBe(
-      'The helper was started with unexpected arguments: the verb must be one of write, inject.',
+      'The helper was started with unexpected arguments: the verb must be one of write, write-many, inject.',
     );
     // Unknown options are refused, even without a value.
     expect(message(['write', '--job', 'j', '--shell'])).toMatch(
