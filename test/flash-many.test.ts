@@ -22,7 +22,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlashEvent } from '../app/flash/events.js';
 import { computeImagePatch } from '../app/flash/overlay.js';
-import { eachDrive, prepareFlashMany, runFlashMany } from '../app/flash/plan.js';
+import { eachDrive, prepareFlashMany, runFlashMany } from '../app/api/plan.js';
 import { idleSession, reduce, type FlashSession } from '../app/flash/session.js';
 import type { WriteManyJobRequest } from '../app/helper/protocol.js';
 import { probeImage } from '../app/image/image-source.js';

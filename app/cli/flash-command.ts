@@ -13,7 +13,7 @@ import { checkNewName, suggestName } from '../roster/names.js';
 import { flashRecordFor } from '../roster/record.js';
 import { openRoster, recordFlash } from '../roster/store.js';
 import { APP } from '../version.js';
-import { prepareFlash, runFlash, type FlashPlan, type FlashTarget } from '../flash/plan.js';
+import { prepareFlash, runFlash, type FlashPlan, type FlashTarget } from '../api/plan.js';
 import { formatSize } from '../format.js';
 import { parse, wantsJson } from './args.js';
 import { confirmErase } from './confirm.js';

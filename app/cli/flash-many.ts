@@ -14,7 +14,7 @@ import {
   type FlashManyOutcome,
   type FlashManyPlan,
   type ManyEventHandler,
-} from '../flash/plan.js';
+} from '../api/plan.js';
 import { idleSession, reduce, type FlashSession } from '../flash/session.js';
 import { formatSize } from '../format.js';
 import { validateHostname, type NodeIdentity, type Notice } from '../node/index.js';

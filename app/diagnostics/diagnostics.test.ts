@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/fixtures.js';
 import type { AssessedDrive } from '../drives/types.js';
 import { ioError, toZflashError } from '../errors.js';
-import type { FlashSessionSnapshot } from '../flash/sessions.js';
+import type { FlashSessionSnapshot } from '../api/sessions.js';
 import { buildNodeIdentity } from '../node/identity.js';
 import { parseAuthorizedKeys } from '../node/ssh-keys.js';
 import {

@@ -12,7 +12,7 @@
 import { z } from 'zod';
 import type { AssessedDrive } from '../drives/types.js';
 import { toZflashError, ZflashError, type ZflashErrorJson } from '../errors.js';
-import type { FlashSessionSnapshot } from '../flash/sessions.js';
+import type { FlashSessionSnapshot } from '../api/sessions.js';
 import type { NodeIdentity } from '../node/types.js';
 import type { ImageInfo } from '../flash/image-info.js';
 import { errorJsonSchema } from '../flash/events.js';

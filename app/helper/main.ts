@@ -142,7 +142,7 @@ function parseJob(verb: HelperVerb, text: string) {
     );
   }
   // Root writes drives, nothing else: an image file (`--target`) is written by the requester
-  // itself (app/flash/plan.ts), so a job naming a file is never one of ours. Accepting it
+  // itself (app/api/plan.ts), so a job naming a file is never one of ours. Accepting it
   // would let anyone who can get the helper elevated overwrite any file as root.
   if (parsed.data.verb === HELPER_VERB && parsed.data.file !== null) {
     throw inputError(

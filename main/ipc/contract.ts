@@ -16,7 +16,7 @@ import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import type { DiagnosticsView } from '../../app/diagnostics/index.js';
 import type { ImageInfo } from '../../app/flash/image-info.js';
-import { flashSessionSnapshotSchema } from '../../app/flash/sessions.js';
+import { flashSessionSnapshotSchema } from '../../app/api/sessions.js';
 import { ROLES } from '../../app/node/types.js';
 import { settingsSchema } from '../../app/settings/settings.js';
 import { ARCHITECTURES } from '../../app/catalog/release-manifest.js';
@@ -131,7 +131,7 @@ export const imageInfoSchema = z.object({
   notices: z.array(noticeSchema),
 }) satisfies z.ZodType<ImageInfo>;
 
-/** The image as the confirmation shows it (app/flash/plan.ts ImageSummary). */
+/** The image as the confirmation shows it (app/api/plan.ts ImageSummary). */
 export const imageSummarySchema = z.object({
   path: z.string(),
   name: z.string(),

@@ -17,7 +17,7 @@ import {
   type Loop,
 } from '../../test/fixtures.js';
 import type { FlashEvent } from '../../app/flash/events.js';
-import type { RunJob } from '../../app/flash/sessions.js';
+import type { RunJob } from '../../app/api/sessions.js';
 import { deriveWpaPsk } from '../../app/node/wifi.js';
 import type { EventChannel } from './contract.js';
 import { dispatch, type CallContext } from './handle.js';

@@ -4,7 +4,7 @@
  * one function per channel of the contract, over the engine. Electron's ipcMain and the web
  * shell serve the very same functions.
  *
- * State main keeps for every window: the flashes (one per drive, app/flash/sessions.ts), the
+ * State main keeps for every window: the flashes (one per drive, app/api/sessions.ts), the
  * prepared plans (a flash starts only from a plan main made itself), the last image
  * inspections and drive scan, and each flash's node identity — kept for diagnostics, which
  * show it only as fingerprints, SSID and "password set".
@@ -40,8 +40,8 @@ import {
   type FlashPlan,
   type PrepareFlashOptions,
   type RunFlashOptions,
-} from '../../app/flash/plan.js';
-import { FlashSessions, type FlashSessionSnapshot, type RunJob } from '../../app/flash/sessions.js';
+} from '../../app/api/plan.js';
+import { FlashSessions, type FlashSessionSnapshot, type RunJob } from '../../app/api/sessions.js';
 import {
   browseNodes,
   checkNewName,

@@ -9,7 +9,7 @@ import { targetError } from '../errors.js';
 import type { WriteJobRequest } from '../helper/protocol.js';
 import { buildNodeIdentity } from '../node/identity.js';
 import { readSshKeyFile } from '../node/ssh-keys.js';
-import type { FlashEvent } from './events.js';
+import type { FlashEvent } from '../flash/events.js';
 import { prepareFlash, runFlash, type FlashResult } from './plan.js';
 import {
   FlashSessions,

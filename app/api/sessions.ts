@@ -14,9 +14,14 @@
 import { z } from 'zod';
 import { cancelledError, targetError, toZflashError } from '../errors.js';
 import type { WriteJobRequest } from '../helper/protocol.js';
-import { errorJsonSchema, FLASH_PHASES, flashResultSchema, type FlashEvent } from './events.js';
+import {
+  errorJsonSchema,
+  FLASH_PHASES,
+  flashResultSchema,
+  type FlashEvent,
+} from '../flash/events.js';
 import type { FlashResult, RunFlashOptions } from './plan.js';
-import { idleSession, isTerminal, reduce, type FlashSession } from './session.js';
+import { idleSession, isTerminal, reduce, type FlashSession } from '../flash/session.js';
 
 const progressSchema = z.object({
   phase: z.enum(FLASH_PHASES),

@@ -47,10 +47,10 @@ import {
   type ZflashError,
   type ZflashErrorJson,
 } from '../errors.js';
-import type { FlashEvent, FlashResultEvent } from './events.js';
-import { checkFileTarget } from './destination.js';
-import { inspectImageFile, type ImageInfo } from './image-info.js';
-import { computeImagePatch } from './overlay.js';
+import type { FlashEvent, FlashResultEvent } from '../flash/events.js';
+import { checkFileTarget } from '../flash/destination.js';
+import { inspectImageFile, type ImageInfo } from '../flash/image-info.js';
+import { computeImagePatch } from '../flash/overlay.js';
 
 export type FlashTarget =
   | { readonly kind: 'drive'; readonly device: string }
@@ -408,7 +408,7 @@ export interface FlashManyResult {
 
 /**
  * Each event with the drive it is about, `null` for the job as a whole (the image's
- * checksum pass). A per-drive view (one session per drive, app/flash/sessions.ts) wraps its
+ * checksum pass). A per-drive view (one session per drive, app/api/sessions.ts) wraps its
  * handler in `eachDrive` so that every drive's session sees a whole flash's events.
  */
 export type ManyEventHandler = (device: string | null, e: FlashEvent) => void;

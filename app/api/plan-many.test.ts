@@ -10,9 +10,9 @@ import { run as sh, tempDir } from '../../test/fixtures.js';
 import { buildNodeIdentity, readSshKeyFile } from '../node/index.js';
 import { manyExitCode, writeManyJobSchema, type WriteManyJobRequest } from '../helper/protocol.js';
 import type { NodeIdentity } from '../node/types.js';
-import type { FlashEvent } from './events.js';
+import type { FlashEvent } from '../flash/events.js';
 import { eachDrive, runFlashMany } from './plan.js';
-import { idleSession, reduce, type FlashSession } from './session.js';
+import { idleSession, reduce, type FlashSession } from '../flash/session.js';
 
 const tmp = tempDir();
 afterAll(() => tmp.cleanup());
