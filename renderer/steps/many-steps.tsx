@@ -194,7 +194,7 @@ export function DoneManyStep({ sticks }: { readonly sticks: readonly Stick[] }) 
   const title =
     ready.length === sticks.length
       ? `${ready.length} nodes are ready`
-      : `${ready.length} of ${sticks.length} sticks are ready`;
+      : `${ready.length} of ${sticks.length} sticks ${ready.length === 1 ? 'is' : 'are'} ready`;
   return (
     <StepFrame
       testId="step-done-many"
