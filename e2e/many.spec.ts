@@ -226,7 +226,6 @@ test('flash next nodes: one stick fails with its own error, the other still fini
   const fakeRow = page.locator(`[data-testid=stick-progress][data-device="${fake.device}"]`);
   await expect(fakeRow).toHaveAttribute('data-status', 'failed', { timeout: 180_000 });
   await expect(fakeRow.getByRole('alert')).toBeVisible();
-  await page.screenshot({ path: `${ARTIFACTS}${SPEC}/5-one-failed-light.png`, fullPage: true });
 
   await expect(page.getByTestId('step-done-many')).toBeVisible({ timeout: 180_000 });
   await expect(page.getByRole('heading', { name: '1 of 2 sticks is ready' })).toBeVisible();
