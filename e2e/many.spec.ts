@@ -222,11 +222,9 @@ test('flash next nodes: one stick fails with its own error, the other still fini
   await expect(sticks.getByTestId('stick-hostname')).toHaveText(['node-03', 'node-04']);
   await page.getByRole('button', { name: 'Erase 2 sticks and flash' }).click();
 
-  // The failed stick shows its own error on its row (the window stays on the sticks).
-  const fakeRow = page.locator(`[data-testid=stick-progress][data-device="${fake.device}"]`);
-  await expect(fakeRow).toHaveAttribute('data-status', 'failed', { timeout: 180_000 });
-  await expect(fakeRow.getByRole('alert')).toBeVisible();
-
+  // (Whether the failed row is seen on the progress screen depends on which stick ends last:
+  // the window moves to Done once both have. The store's test holds the progress screen while
+  // one stick has failed and another runs; here the outcome of each stick is judged.)
   await expect(page.getByTestId('step-done-many')).toBeVisible({ timeout: 180_000 });
   await expect(page.getByRole('heading', { name: '1 of 2 sticks is ready' })).toBeVisible();
   await expect(page.getByLabel('the ssh command for node-03')).toHaveValue(
