@@ -9,6 +9,7 @@ import { DriveStep } from './steps/drive-step.js';
 import { DoneStep, FlashingStep } from './steps/flash-steps.js';
 import { ImageStep } from './steps/image-step.js';
 import { KeysStep } from './steps/keys-step.js';
+import { DoneManyStep, FlashingManyStep, ReviewManyStep } from './steps/many-steps.js';
 import { NodeStep } from './steps/node-step.js';
 import { ReviewStep } from './steps/review-step.js';
 
@@ -28,6 +29,12 @@ function StepView({ step }: { readonly step: Step }) {
       return <FlashingStep device={step.device} hostname={step.hostname} />;
     case 'done':
       return <DoneStep device={step.device} hostname={step.hostname} />;
+    case 'review-many':
+      return <ReviewManyStep plan={step.plan} />;
+    case 'flashing-many':
+      return <FlashingManyStep sticks={step.sticks} />;
+    case 'done-many':
+      return <DoneManyStep sticks={step.sticks} />;
     default:
       return assertNever(step);
   }
@@ -105,7 +112,13 @@ function useWindowDrop(): boolean {
       const file = e.dataTransfer?.files[0];
       const a = store.getState();
       const { step, screen } = a.shell;
-      if (!file || step.kind === 'flashing' || screen.kind !== 'wizard') return;
+      if (
+        !file ||
+        step.kind === 'flashing' ||
+        step.kind === 'flashing-many' ||
+        screen.kind !== 'wizard'
+      )
+        return;
       if (step.kind === 'image' || IMAGE_NAME.test(file.name)) {
         if (step.kind !== 'image') a.goTo('image');
         void a.dropImage(file);

@@ -40,6 +40,13 @@ import {
 export { EVENT_METHODS, METHODS };
 export { flashSessionSnapshotSchema, settingsSchema };
 
+/**
+ * How many drives a request may name at all: more than the engine writes in one run
+ * (MAX_JOB_DRIVES), so that too many is refused by the engine with its own code
+ * (ZFLASH_TOO_MANY_DRIVES), not by the schema.
+ */
+const MAX_REQUEST_DRIVES = 64;
+
 /** A result across IPC: the value, or the engine's error as data (code, sentence, hint, details). */
 export const resultOf = <T extends z.ZodType>(value: T) =>
   z.discriminatedUnion('ok', [
@@ -278,6 +285,49 @@ export const channels = {
     /** `device` is the drive the operator confirmed; it must be the plan's drive. */
     request: z.object({ planId: z.string().max(64), device: absolutePath }).strict(),
     response: flashSessionSnapshotSchema,
+  },
+  'flash:prepare-many': {
+    /**
+     * Several sticks from one image read, each its own node: `node` is the template (keys,
+     * roles, Wi-Fi, password, erase choice; its hostname is not used), and every drive gets
+     * the next free name of `hostPattern` (null: the pattern in the settings).
+     */
+    request: z
+      .object({
+        image: absolutePath,
+        devices: z.array(absolutePath).min(2).max(MAX_REQUEST_DRIVES),
+        node: nodeFormSchema,
+        sha256: z.string().max(128).nullable(),
+        hostPattern: z.string().max(64).nullable(),
+      })
+      .strict(),
+    response: z.object({
+      planId: z.string(),
+      image: imageSummarySchema,
+      /** The template node (keys, roles, Wi-Fi…); its hostname is the first drive's. */
+      node: nodeSummarySchema,
+      /** In the order asked; `device` is the drive as the flash names it (every event's). */
+      drives: z.array(
+        z.object({
+          device: z.string(),
+          drive: assessedDriveSchema,
+          hostname: z.string(),
+          /** Free bytes left on the ESP once this node's files are in. */
+          espFreeBytes: z.number(),
+        }),
+      ),
+    }),
+  },
+  'flash:start-many': {
+    /** `devices` are the drives the operator confirmed; they must be the plan's drives. */
+    request: z
+      .object({
+        planId: z.string().max(64),
+        devices: z.array(absolutePath).min(1).max(MAX_REQUEST_DRIVES),
+      })
+      .strict(),
+    /** One session per drive, in the plan's order (flash:state, flash:cancel per device). */
+    response: z.array(flashSessionSnapshotSchema),
   },
   'flash:cancel': {
     request: z.object({ device: absolutePath }).strict(),

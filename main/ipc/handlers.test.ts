@@ -16,7 +16,9 @@ import {
   tempDir,
   type Loop,
 } from '../../test/fixtures.js';
+import { cancelledError, ioError } from '../../app/errors.js';
 import type { FlashEvent } from '../../app/flash/events.js';
+import type { FlashManyOutcome, FlashResult } from '../../app/api/plan.js';
 import type { RunJob } from '../../app/api/sessions.js';
 import { deriveWpaPsk } from '../../app/node/wifi.js';
 import type { EventChannel } from './contract.js';
@@ -26,12 +28,15 @@ import {
   identityFromForm,
   type HandlerDeps,
   type MainService,
+  type RunManyJob,
 } from './handlers.js';
 
 const tmp = tempDir('zflash-handlers-');
 const MiB = 1024 * 1024;
 let iso: string;
 let loop: Loop;
+let loop2: Loop;
+let loop3: Loop;
 let pub: string;
 let priv: string;
 
@@ -39,6 +44,8 @@ beforeAll(() => {
   requireLoop();
   iso = buildNixosIso(join(tmp.path, 'nixos.iso'));
   loop = attachSparseLoop(tmp.path, 64 * MiB);
+  loop2 = attachSparseLoop(tmp.path, 64 * MiB);
+  loop3 = attachSparseLoop(tmp.path, 64 * MiB);
   mkdirSync(join(tmp.path, 'home', '.ssh'), { recursive: true });
   const key = join(tmp.path, 'home', '.ssh', 'id_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'op@laptop', '-f', key]);
@@ -47,6 +54,8 @@ beforeAll(() => {
 });
 afterAll(() => {
   loop?.detach();
+  loop2?.detach();
+  loop3?.detach();
   tmp.cleanup();
 });
 
@@ -131,6 +140,58 @@ function scriptedRun() {
       );
     });
   return { run, finishAll: () => finishers.splice(0).forEach((f) => f()) };
+}
+
+const resultFor = (device: string): FlashResult => ({
+  type: 'result',
+  device,
+  bytesWritten: 10,
+  digest: 'd',
+  verified: true,
+  imageSha256: null,
+  esp: { partition: 2, offset: 0, fatType: 'FAT12', freeBytes: 1 },
+  ejected: true,
+});
+
+/**
+ * A many-drive run the test ends by hand, speaking as runFlashMany does: job-wide events with
+ * device null, each drive's own with its device, one end per drive. `finish(failing)` ends
+ * it with those drives failed; a cancel ends every drive cancelled.
+ */
+function scriptedMany() {
+  const runs: { devices: string[]; signal: AbortSignal | undefined }[] = [];
+  let finish: (failing: readonly string[]) => void = () => undefined;
+  const runMany: RunManyJob = (job, opts) =>
+    new Promise((resolve) => {
+      const devices = job.drives.map((d) => d.device);
+      runs.push({ devices, signal: opts.signal });
+      const progress = (phase: 'preparing' | 'writing') =>
+        ({ type: 'progress', phase, bytes: 1, total: 10, speed: 1, eta: 9 }) as FlashEvent;
+      opts.onEvent?.(null, progress('preparing'));
+      for (const d of devices) opts.onEvent?.(d, progress('writing'));
+      const end = (failed: (d: string) => ReturnType<typeof cancelledError> | null) => {
+        const drives = job.drives.map((d): FlashManyOutcome => {
+          const e = failed(d.device);
+          const hostname = d.identity.hostname;
+          if (!e) {
+            const result = resultFor(d.device);
+            opts.onEvent?.(d.device, result);
+            return { device: d.device, hostname, ok: true, result };
+          }
+          opts.onEvent?.(d.device, { type: 'error', device: d.device, error: e.toJSON() });
+          return { device: d.device, hostname, ok: false, error: e.toJSON() };
+        });
+        resolve({ drives, imageBytesRead: 10, exitCode: 0 });
+      };
+      finish = (failing) =>
+        end((d) =>
+          failing.includes(d)
+            ? ioError('ZFLASH_WRITE_FAILED', `${d} stopped taking writes.`, 'Try another stick.')
+            : null,
+        );
+      opts.signal?.addEventListener('abort', () => end(() => cancelledError()), { once: true });
+    });
+  return { runMany, runs, finish: (failing: readonly string[] = []) => finish(failing) };
 }
 
 describe('image and keys', () => {
@@ -526,5 +587,154 @@ describe('the installer catalogue', () => {
   it('without a catalogue configured it says so with a code', async () => {
     const { fail } = service();
     expect((await fail('catalog:list')).code).toBe('ZFLASH_CATALOG_UNREACHABLE');
+  });
+});
+
+describe('several sticks in one flash', () => {
+  type ManyPlan = {
+    planId: string;
+    node: { hostname: string; keys: unknown[] };
+    drives: {
+      device: string;
+      hostname: string;
+      espFreeBytes: number;
+      drive: { verdict: { status: string } };
+    }[];
+  };
+  const many = (devices: string[], over: Record<string, unknown> = {}) => ({
+    image: iso,
+    devices,
+    node: form(),
+    sha256: null,
+    hostPattern: null,
+    ...over,
+  });
+
+  it('gives each stick the next free name, past the roster and pending plans, and replaces a plan for the same sticks', async () => {
+    const { call } = service();
+    const plan = await call<ManyPlan>('flash:prepare-many', many([loop.device, loop2.device]));
+    expect(plan.drives.map((d) => [d.device, d.hostname])).toEqual([
+      [loop.device, 'node-01'],
+      [loop2.device, 'node-02'],
+    ]);
+    expect(
+      plan.drives.every((d) => d.espFreeBytes > 0 && d.drive.verdict.status !== 'refused'),
+    ).toBe(true);
+    expect(plan.node.keys).toHaveLength(1);
+    // Back and forward with the same sticks: the same names (the old plan is replaced).
+    const again = await call<ManyPlan>('flash:prepare-many', many([loop2.device, loop.device]));
+    expect(again.drives.map((d) => d.hostname)).toEqual(['node-01', 'node-02']);
+    // A pending plan for another stick keeps its name; the pattern is the request's.
+    await call('flash:prepare', {
+      image: iso,
+      device: loop3.device,
+      node: form({ hostname: 'rack-01' }),
+      sha256: null,
+    });
+    const third = await call<ManyPlan>(
+      'flash:prepare-many',
+      many([loop.device, loop2.device], { hostPattern: 'rack-{nn}' }),
+    );
+    expect(third.drives.map((d) => d.hostname)).toEqual(['rack-02', 'rack-03']);
+  });
+
+  it('refuses with the engine’s codes: the same drive twice, too many, a refused drive', async () => {
+    const { fail } = service();
+    expect((await fail('flash:prepare-many', many([loop.device, loop.device]))).code).toBe(
+      'ZFLASH_DUPLICATE_DRIVE',
+    );
+    const seventeen = Array.from({ length: 17 }, (_, i) => `/dev/loop-none-${i}`);
+    expect((await fail('flash:prepare-many', many(seventeen))).code).toBe('ZFLASH_TOO_MANY_DRIVES');
+    const { fail: failNoLoop } = service({ allowLoop: false });
+    expect((await failNoLoop('flash:prepare-many', many([loop.device, loop2.device]))).code).toBe(
+      'ZFLASH_DRIVE_REFUSED',
+    );
+  });
+
+  it('starts one session per stick from one run; a failed stick ends alone; each success is in the roster', async () => {
+    const { runMany, runs, finish } = scriptedMany();
+    const { call, fail, s, events } = service({ runMany });
+    const plan = await call<ManyPlan>('flash:prepare-many', many([loop.device, loop2.device]));
+    expect(
+      (await fail('flash:start-many', { planId: plan.planId, devices: [loop.device] })).code,
+    ).toBe('ZFLASH_CONFIRMATION_REQUIRED');
+    expect(
+      (await fail('flash:start-many', { planId: 'made-up', devices: [loop.device, loop2.device] }))
+        .code,
+    ).toBe('ZFLASH_CONFIRMATION_REQUIRED');
+    const started = await call<{ device: string; hostname: string }[]>('flash:start-many', {
+      planId: plan.planId,
+      devices: [loop.device, loop2.device],
+    });
+    expect(started.map((x) => [x.device, x.hostname])).toEqual([
+      [loop.device, 'node-01'],
+      [loop2.device, 'node-02'],
+    ]);
+    // The plan is spent; the sticks are busy for a single flash too.
+    expect(
+      (
+        await fail('flash:start-many', {
+          planId: plan.planId,
+          devices: [loop.device, loop2.device],
+        })
+      ).code,
+    ).toBe('ZFLASH_CONFIRMATION_REQUIRED');
+    const single = await call<{ planId: string }>('flash:prepare', {
+      image: iso,
+      device: loop2.device,
+      node: form({ hostname: 'node-09' }),
+      sha256: null,
+    });
+    expect((await fail('flash:start', { planId: single.planId, device: loop2.device })).code).toBe(
+      'ZFLASH_TARGET_BUSY',
+    );
+    await vi.waitFor(() => expect(runs).toHaveLength(1));
+    expect(runs[0]?.devices).toEqual([loop.device, loop2.device]);
+    const state = await call<{ device: string; session: { status: string } }[]>('flash:state');
+    expect(state.map((x) => [x.device, x.session.status])).toEqual([
+      [loop.device, 'running'],
+      [loop2.device, 'running'],
+    ]);
+    finish([loop2.device]);
+    const [a, b] = await Promise.all([
+      s.sessions.settled(loop.device),
+      s.sessions.settled(loop2.device),
+    ]);
+    expect(a?.session.status).toBe('done');
+    expect(b?.session).toMatchObject({ status: 'failed', error: { code: 'ZFLASH_WRITE_FAILED' } });
+    const pushed = events
+      .filter((e) => e.event === 'flash:session')
+      .map((e) => e.payload as { device: string; session: { status: string } });
+    expect(pushed.findLast((p) => p.device === loop.device)?.session.status).toBe('done');
+    expect(pushed.findLast((p) => p.device === loop2.device)?.session.status).toBe('failed');
+    await vi.waitFor(() => expect(events.some((e) => e.event === 'roster:changed')).toBe(true));
+    const view = await call<{ nodes: { hostname: string }[] }>('roster:list');
+    expect(view.nodes.map((n) => n.hostname)).toEqual(['node-01']);
+    // Diagnostics per stick: the failed one's session and node.
+    const diag = await call<{ text: string }>('diagnostics:snapshot', {
+      error: null,
+      device: loop2.device,
+      image: null,
+    });
+    expect(diag.text).toContain('node-02');
+    expect(diag.text).toContain('ZFLASH_WRITE_FAILED');
+    // The next plan skips node-01 (in the roster) but gives node-02 again (it failed).
+    const next = await call<ManyPlan>('flash:prepare-many', many([loop.device, loop2.device]));
+    expect(next.drives.map((d) => d.hostname)).toEqual(['node-02', 'node-03']);
+  });
+
+  it('cancelling one stick stops the run, and every stick of it ends cancelled', async () => {
+    const { runMany, runs } = scriptedMany();
+    const { call, s } = service({ runMany });
+    const plan = await call<ManyPlan>('flash:prepare-many', many([loop.device, loop2.device]));
+    await call('flash:start-many', { planId: plan.planId, devices: [loop2.device, loop.device] });
+    await vi.waitFor(() => expect(runs).toHaveLength(1));
+    expect(await call('flash:cancel', { device: loop2.device })).toEqual({ cancelled: true });
+    expect(runs[0]?.signal?.aborted).toBe(true);
+    const ends = await Promise.all([
+      s.sessions.settled(loop.device),
+      s.sessions.settled(loop2.device),
+    ]);
+    expect(ends.map((e) => e?.session.status)).toEqual(['cancelled', 'cancelled']);
   });
 });

@@ -32,16 +32,40 @@ import {
   pickImage,
   type FetchLike,
 } from '../../app/catalog/index.js';
-import { inputError, ioError, targetError, toZflashError } from '../../app/errors.js';
+import {
+  inputError,
+  ioError,
+  targetError,
+  toZflashError,
+  ZflashError,
+  type ZflashErrorJson,
+} from '../../app/errors.js';
 import { getImageInfo, type ImageInfo } from '../../app/flash/image-info.js';
 import {
+  eachDrive,
   prepareFlash,
+  prepareFlashMany,
   runFlash,
+  runFlashMany,
+  type FlashManyPlan,
+  type FlashManyResult,
   type FlashPlan,
+  type FlashResult,
   type PrepareFlashOptions,
+  type RunFlashManyOptions,
   type RunFlashOptions,
 } from '../../app/api/plan.js';
-import { FlashSessions, type FlashSessionSnapshot, type RunJob } from '../../app/api/sessions.js';
+import {
+  FlashSessions,
+  jobDevice,
+  type FlashSessionSnapshot,
+  type RunJob,
+} from '../../app/api/sessions.js';
+import {
+  HELPER_VERB,
+  type WriteJobRequest,
+  type WriteManyJobRequest,
+} from '../../app/helper/protocol.js';
 import {
   browseNodes,
   checkNewName,
@@ -131,6 +155,8 @@ export interface HandlerDeps {
   readonly scan?: PrepareFlashOptions['scan'];
   /** Executes a flash; runFlash unless a test scripts it. */
   readonly run?: RunJob;
+  /** Executes a many-drive flash (one helper run); runFlashMany unless a test scripts it. */
+  readonly runMany?: RunManyJob;
   /**
    * Hostnames already given out, for "the next free name". Seam for the roster (app/roster,
    * being built); by default the names flashed during this run.
@@ -163,6 +189,103 @@ interface PreparedPlan {
   readonly identity: NodeIdentity;
   readonly device: string;
   readonly reflash: boolean;
+}
+
+export type RunManyJob = (
+  job: WriteManyJobRequest,
+  opts: RunFlashManyOptions,
+) => Promise<FlashManyResult>;
+
+/** A many-drive plan: one job for every drive, each drive its own node. */
+interface PreparedManyPlan {
+  readonly plan: FlashManyPlan;
+  /** By device as the job names it. */
+  readonly identities: ReadonlyMap<string, NodeIdentity>;
+  readonly devices: readonly string[];
+}
+
+/**
+ * One helper run that writes several drives, seen by FlashSessions as one flash per drive:
+ * each drive's session calls `join` (its RunJob), and the run starts once every drive has
+ * joined. Events of one drive go to its session; job-wide ones (the image's checksum pass) to
+ * all. The helper has one cancel for the whole run, so cancelling any drive of it stops every
+ * drive of it (each then ends cancelled, or with its own result if it had finished).
+ */
+interface ManyRun {
+  join(device: string, opts: RunFlashOptions): Promise<FlashResult>;
+  /** The run cannot start (a session could not be made): every drive that joined ends with `err`. */
+  abandon(err: unknown): void;
+}
+
+const errorFromJson = (e: ZflashErrorJson): ZflashError =>
+  new ZflashError(e.kind, e.code, e.message, e.hint, e.details ? { ...e.details } : undefined);
+
+function manyRun(
+  job: WriteManyJobRequest,
+  run: RunManyJob,
+  helper: RunFlashOptions['helper'],
+): ManyRun {
+  const devices = job.drives.map((d) => d.device);
+  const members = new Map<
+    string,
+    {
+      readonly opts: RunFlashOptions;
+      readonly resolve: (r: FlashResult) => void;
+      readonly reject: (e: unknown) => void;
+    }
+  >();
+  const controller = new AbortController();
+  let abandoned: unknown = null;
+  const launch = () => {
+    const onEvent = eachDrive(devices, (device, e) => members.get(device)?.opts.onEvent?.(e));
+    run(job, { signal: controller.signal, onEvent, helper }).then(
+      (result) => {
+        for (const o of result.drives) {
+          const m = members.get(o.device);
+          if (!m) continue;
+          if (o.ok) m.resolve(o.result);
+          else m.reject(errorFromJson(o.error));
+        }
+      },
+      (err: unknown) => {
+        for (const m of members.values()) m.reject(err);
+      },
+    );
+  };
+  return {
+    join: (device, opts) =>
+      new Promise<FlashResult>((resolve, reject) => {
+        if (abandoned !== null) return reject(abandoned);
+        members.set(device, { opts, resolve, reject });
+        const abort = () => controller.abort();
+        if (opts.signal?.aborted) abort();
+        else opts.signal?.addEventListener('abort', abort, { once: true });
+        if (members.size === devices.length) launch();
+      }),
+    abandon: (err) => {
+      abandoned = err;
+      controller.abort();
+      for (const m of members.values()) m.reject(err);
+    },
+  };
+}
+
+/** A drive's own write job inside a many-drive run: what its session is keyed and shown by. */
+function driveJobOf(job: WriteManyJobRequest, index: number): WriteJobRequest {
+  const d = job.drives[index];
+  if (!d) throw new Error(`a many-drive job has no drive ${index}`);
+  return {
+    version: job.version,
+    verb: HELPER_VERB,
+    image: job.image,
+    drive: { device: d.device, expectedSize: d.expectedSize },
+    file: null,
+    identity: d.identity,
+    createdAt: job.createdAt,
+    verify: job.verify,
+    eject: job.eject,
+    allowLoop: job.allowLoop,
+  };
 }
 
 const MAX_PLANS = 16;
@@ -222,6 +345,18 @@ export function createMainService(deps: HandlerDeps): MainService {
   const now = deps.now ?? (() => new Date());
   const imageInfos = new Map<string, ImageInfo>();
   const plans = new Map<string, PreparedPlan>();
+  const manyPlans = new Map<string, PreparedManyPlan>();
+  /** Drives whose session joins a many-drive run instead of running a job of its own. */
+  const manyRuns = new Map<string, ManyRun>();
+  const runOne = deps.run ?? runFlash;
+  const runMany = deps.runMany ?? runFlashMany;
+  const run: RunJob = (job, opts) => {
+    const device = jobDevice(job);
+    const group = manyRuns.get(device);
+    if (!group) return runOne(job, opts);
+    manyRuns.delete(device);
+    return group.join(device, opts);
+  };
   const identities = new Map<string, NodeIdentity>();
   const reflashes = new Map<string, boolean>();
   const imagesOf = new Map<string, string>();
@@ -273,7 +408,7 @@ export function createMainService(deps: HandlerDeps): MainService {
   let drives: readonly AssessedDrive[] = [];
 
   const sessions = new FlashSessions({
-    run: deps.run ?? runFlash,
+    run,
     throttleMs: deps.throttleMs ?? 250,
     now,
     onSnapshot: (s) => {
@@ -316,6 +451,17 @@ export function createMainService(deps: HandlerDeps): MainService {
   };
 
   const settingsFolder = deps.paths.userData;
+
+  /** Names given out: flashed in this run, being flashed, in the roster (a failed stick's is free). */
+  const takenNames = async (): Promise<string[]> => {
+    if (deps.takenNames) return [...(await deps.takenNames())];
+    const running = sessions
+      .list()
+      .filter((s) => s.session.status !== 'failed' && s.session.status !== 'cancelled')
+      .map((s) => s.hostname);
+    const roster = rosterPath ? (await openRoster(rosterPath)).roster.nodes : [];
+    return [...flashedNames, ...running, ...roster.map((n) => n.hostname)];
+  };
   const partitionsOf = deps.listPartitions ?? ((device: string) => sysfsPartitions(device));
 
   async function snapshot(req: RequestOf<'diagnostics:snapshot'>): Promise<DiagnosticsSnapshot> {
@@ -390,12 +536,7 @@ export function createMainService(deps: HandlerDeps): MainService {
 
     'node:suggest-name': async ({ pattern }) => {
       const chosen = pattern ?? (await loadSettings(settingsFolder)).settings.namePattern;
-      const running = sessions.list().map((s) => s.hostname);
-      const roster = rosterPath ? (await openRoster(rosterPath)).roster.nodes : [];
-      const taken = deps.takenNames
-        ? await deps.takenNames()
-        : [...flashedNames, ...running, ...roster.map((n) => n.hostname)];
-      return suggestHostname(chosen, taken);
+      return suggestHostname(chosen, await takenNames());
     },
 
     'flash:prepare': async ({ image, device, node, sha256, reflash }) => {
@@ -458,6 +599,116 @@ export function createMainService(deps: HandlerDeps): MainService {
       identities.set(started.device, prepared.identity);
       reflashes.set(started.device, prepared.reflash);
       imagesOf.set(started.device, prepared.plan.confirm.image.path);
+      return started;
+    },
+
+    'flash:prepare-many': async ({ image, devices, node, sha256, hostPattern }) => {
+      // A new plan for a drive replaces the pending ones that name it (the operator went back
+      // and chose again): their names are free again. Other pending plans keep theirs.
+      const asked = new Set(devices);
+      for (const [id, p] of plans) if (asked.has(p.device)) plans.delete(id);
+      for (const [id, p] of manyPlans)
+        if (p.devices.some((d) => asked.has(d))) manyPlans.delete(id);
+      const pattern = hostPattern ?? (await loadSettings(settingsFolder)).settings.namePattern;
+      const taken = [
+        ...(await takenNames()),
+        ...[...plans.values()].map((p) => p.identity.hostname),
+        ...[...manyPlans.values()].flatMap((p) => p.plan.confirm.drives.map((d) => d.hostname)),
+      ];
+      const hostnames: string[] = [];
+      while (hostnames.length < devices.length)
+        hostnames.push(suggestHostname(pattern, [...taken, ...hostnames]));
+      const built = hostnames.map((hostname) => identityFromForm({ ...node, hostname }));
+      const roster = rosterPath ? (await openRoster(rosterPath)).roster : null;
+      if (roster) for (const b of built) checkNewName(roster, b.identity.hostname);
+      const plan = await prepareFlashMany({
+        image,
+        drives: devices.map((device, i) => ({
+          device,
+          identity: (built[i] as (typeof built)[number]).identity,
+        })),
+        sha256,
+        allowLoop: deps.allowLoop,
+        now: now(),
+        ...(deps.scan ? { scan: deps.scan } : {}),
+      });
+      const planId = randomUUID();
+      remember(
+        manyPlans,
+        planId,
+        {
+          plan,
+          identities: new Map(plan.job.drives.map((d) => [d.device, d.identity])),
+          devices: plan.confirm.drives.map((d) => d.device),
+        },
+        MAX_PLANS,
+      );
+      const first = built[0] as (typeof built)[number];
+      return {
+        planId,
+        image: { ...plan.confirm.image },
+        node: nodeSummary(first.identity, [...first.notices, ...plan.notices]),
+        drives: plan.confirm.drives.map((d) => ({
+          device: d.device,
+          drive: { drive: d.drive, verdict: d.verdict },
+          hostname: d.hostname,
+          espFreeBytes: d.espFreeBytes,
+        })),
+      };
+    },
+
+    'flash:start-many': async ({ planId, devices }) => {
+      const prepared = manyPlans.get(planId);
+      if (!prepared) {
+        throw inputError(
+          'ZFLASH_CONFIRMATION_REQUIRED',
+          'This flash was not prepared, or was already started; nothing was written.',
+          'Go back to the stick step and confirm the sticks again.',
+          { planId },
+        );
+      }
+      const planned = [...prepared.devices].sort();
+      const confirmed = [...devices].sort();
+      if (planned.length !== confirmed.length || planned.some((d, i) => d !== confirmed[i])) {
+        throw inputError(
+          'ZFLASH_CONFIRMATION_REQUIRED',
+          `The confirmed drives (${devices.join(', ')}) are not the drives this flash was prepared for (${prepared.devices.join(', ')}); nothing was written.`,
+          'Go back to the stick step and confirm the sticks again.',
+          { devices, planned: prepared.devices },
+        );
+      }
+      // All or nothing: a drive being written refuses the whole run before any session starts.
+      for (const device of prepared.devices)
+        if (sessions.isRunning(device))
+          throw targetError(
+            'ZFLASH_TARGET_BUSY',
+            `${device} is already being written by Zeta Flash; one flash per drive at a time.`,
+            'Wait for the running flash to finish, or cancel it first.',
+            { device },
+          );
+      manyPlans.delete(planId);
+      const { job } = prepared.plan;
+      const group = manyRun(job, runMany, deps.helper);
+      const started: FlashSessionSnapshot[] = [];
+      job.drives.forEach((d, i) => {
+        identities.set(d.device, d.identity);
+        reflashes.set(d.device, false);
+        imagesOf.set(d.device, job.image.path);
+        manyRuns.set(d.device, group);
+        try {
+          started.push(
+            sessions.start(driveJobOf(job, i), {
+              hostname: d.identity.hostname,
+              helper: deps.helper,
+            }),
+          );
+        } catch (err) {
+          // Drives whose session started join the abandoned run and end with this error.
+          manyRuns.delete(d.device);
+          group.abandon(err);
+          throw err;
+        }
+      });
       return started;
     },
 

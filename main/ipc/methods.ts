@@ -18,6 +18,8 @@ export const METHODS = {
   suggestName: 'node:suggest-name',
   prepareFlash: 'flash:prepare',
   startFlash: 'flash:start',
+  prepareFlashMany: 'flash:prepare-many',
+  startFlashMany: 'flash:start-many',
   cancelFlash: 'flash:cancel',
   flashState: 'flash:state',
   dismissFlash: 'flash:dismiss',

@@ -71,7 +71,9 @@ function NodeRow({ node, busy }: { readonly node: RosterNode; readonly busy: boo
 export function ClusterScreen() {
   const cluster = useApp((s) => s.cluster);
   // A re-flash starts at the stick step: not while a stick is being written.
-  const busy = useApp((s) => s.shell.step.kind === 'flashing');
+  const busy = useApp(
+    (s) => s.shell.step.kind === 'flashing' || s.shell.step.kind === 'flashing-many',
+  );
   const a = useActions();
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), []);

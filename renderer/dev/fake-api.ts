@@ -331,6 +331,9 @@ export function createFakeApi(opts: FakeOptions = {}): { api: ZflashApi; control
   };
   const sessions = new Map<string, FlashSnapshot>();
   const plans = new Map<string, { device: string; hostname: string }>();
+  const manyPlans = new Map<string, { device: string; hostname: string }[]>();
+  /** The drives written by one helper run together: cancelling one cancels them all. */
+  const runsOf = new Map<string, readonly string[]>();
   const flashedNames = new Set<string>();
   const timers = new Map<string, ReturnType<typeof setInterval>>();
   const calls: { method: string; request: unknown }[] = [];
@@ -464,18 +467,33 @@ export function createFakeApi(opts: FakeOptions = {}): { api: ZflashApi; control
     );
   }
 
-  const nextName = () => {
+  const nextName = (skip: readonly string[] = [], pattern = 'node-{nn}') => {
     for (let n = 1; n < 100; n++) {
-      const name = `node-${String(n).padStart(2, '0')}`;
+      const name = pattern.replace(/\{n+\}/, (m) => String(n).padStart(m.length - 2, '0'));
       if (
+        !skip.includes(name) &&
         !flashedNames.has(name) &&
         !roster.some((r) => r.hostname === name) &&
-        ![...sessions.values()].some((s) => s.hostname === name)
+        ![...sessions.values()].some(
+          (s) =>
+            s.hostname === name &&
+            s.session.status !== 'failed' &&
+            s.session.status !== 'cancelled',
+        )
       )
         return name;
     }
     return 'node-99';
   };
+  const imageSummary = (path: string) => ({
+    path,
+    name: path.split('/').pop() ?? path,
+    compression: 'none',
+    size: 1_024_458_752,
+    sizeIsExact: true,
+    sha256: null,
+    sha256Source: null,
+  });
 
   const validate = (form: NodeForm) => {
     const parsed = parseLines(form.keys);
@@ -627,13 +645,107 @@ export function createFakeApi(opts: FakeOptions = {}): { api: ZflashApi; control
         session: { status: 'idle' },
       };
       sessions.set(device, snapshot);
+      runsOf.delete(device);
       if (auto) run(device);
       return later(ok(snapshot));
+    },
+    async prepareFlashMany(req) {
+      record('prepareFlashMany', req);
+      if (req.devices.length > 16)
+        return later(
+          err(
+            'ZFLASH_TOO_MANY_DRIVES',
+            'input',
+            `${req.devices.length} drives were given; one flash writes at most 16.`,
+            'Flash them in batches of up to 16.',
+          ),
+        );
+      if (new Set(req.devices).size !== req.devices.length)
+        return later(
+          err('ZFLASH_DUPLICATE_DRIVE', 'input', 'A drive is named twice.', 'Name each once.'),
+        );
+      const chosen = [];
+      for (const device of req.devices) {
+        const drive = drives.find((d) => d.drive.device === device);
+        if (!drive)
+          return later(
+            err('ZFLASH_TARGET_NOT_FOUND', 'target', `${device} is gone.`, 'Plug it in again.'),
+          );
+        if (drive.verdict.status === 'refused')
+          return later(
+            err(
+              'ZFLASH_DRIVE_REFUSED',
+              'target',
+              `${device} is refused: ${drive.verdict.reasons[0]?.message ?? ''}`,
+              'Pick another drive.',
+            ),
+          );
+        chosen.push(drive);
+      }
+      for (const [id, p] of manyPlans)
+        if (p.some((x) => req.devices.includes(x.device))) manyPlans.delete(id);
+      const pending = [...plans.values(), ...[...manyPlans.values()].flat()].map((p) => p.hostname);
+      const names: string[] = [];
+      for (const _drive of chosen)
+        names.push(nextName([...pending, ...names], req.hostPattern ?? undefined));
+      const node = validate({ ...req.node, hostname: names[0] ?? 'node-01' });
+      if (!node.ok) return later(node);
+      const planId = `plan-${++planCounter}`;
+      manyPlans.set(
+        planId,
+        chosen.map((d, i) => ({ device: d.drive.device, hostname: names[i] ?? '' })),
+      );
+      return later(
+        ok({
+          planId,
+          image: imageSummary(req.image),
+          node: node.value,
+          drives: chosen.map((d, i) => ({
+            device: d.drive.device,
+            drive: d,
+            hostname: names[i] ?? '',
+            espFreeBytes: 1_190_000,
+          })),
+        }),
+      );
+    },
+    async startFlashMany({ planId, devices }) {
+      record('startFlashMany', { planId, devices });
+      const plan = manyPlans.get(planId);
+      manyPlans.delete(planId);
+      const planned = plan?.map((p) => p.device).sort() ?? [];
+      if (!plan || planned.join('\n') !== [...devices].sort().join('\n'))
+        return later(
+          err(
+            'ZFLASH_CONFIRMATION_REQUIRED',
+            'input',
+            'This flash was not prepared.',
+            'Confirm again.',
+          ),
+        );
+      const snapshots = plan.map(({ device, hostname }): FlashSnapshot => {
+        const snapshot: FlashSnapshot = {
+          device,
+          hostname,
+          startedAt: new Date().toISOString(),
+          session: { status: 'idle' },
+        };
+        sessions.set(device, snapshot);
+        runsOf.set(device, planned);
+        if (auto) run(device);
+        return snapshot;
+      });
+      return later(ok(snapshots));
     },
     async cancelFlash({ device }) {
       record('cancelFlash', { device });
       const running = sessions.get(device)?.session.status === 'running';
-      if (running) setTimeout(() => finish(device, 'cancelled'), 0);
+      // One helper run writes a whole batch: cancelling one stick of it stops them all.
+      if (running)
+        setTimeout(() => {
+          for (const d of runsOf.get(device) ?? [device])
+            if (sessions.get(d)?.session.status === 'running') finish(d, 'cancelled');
+        }, 0);
       return later(ok({ cancelled: running }));
     },
     async flashState() {

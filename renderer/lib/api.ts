@@ -26,6 +26,7 @@ export type Verdict = AssessedDrive['verdict'];
 export type Reason = Verdict['reasons'][number];
 export type LocalKey = ResponseOf<'keys:local'>['keys'][number];
 export type Plan = ResponseOf<'flash:prepare'>;
+export type ManyPlan = ResponseOf<'flash:prepare-many'>;
 export type NodeSummary = ResponseOf<'node:validate'>;
 export type FlashSnapshot = EventOf<'flash:session'>;
 export type FlashState = FlashSnapshot['session'];

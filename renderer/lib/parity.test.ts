@@ -2,7 +2,9 @@
 // and the size units. These tests pin them to the engine's own functions.
 import { describe, expect, it } from 'vitest';
 import { formatDuration as engineDuration, formatSize as engineSize } from '../../app/format.js';
+import { MAX_JOB_DRIVES } from '../../app/helper/protocol.js';
 import { validateHostname } from '../../app/node/hostname.js';
+import { MAX_STICKS_PER_FLASH } from './limits.js';
 import { formatDuration, formatSize } from './format.js';
 import { canonicalHostname, hostnameProblem } from './hostname.js';
 
@@ -36,6 +38,12 @@ describe('the hostname rule the node step spells out', () => {
     }
     expect(hostnameProblem(name) === null).toBe(engine !== null);
     if (engine !== null) expect(canonicalHostname(name)).toBe(engine);
+  });
+});
+
+describe('how many sticks one flash writes', () => {
+  it('is the engine’s limit', () => {
+    expect(MAX_STICKS_PER_FLASH).toBe(MAX_JOB_DRIVES);
   });
 });
 

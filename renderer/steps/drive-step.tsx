@@ -2,7 +2,8 @@ import type { AssessedDrive } from '../lib/api.js';
 import { formatSize } from '../lib/format.js';
 import { ErrorBox, Mark, StepFrame } from '../components/common.js';
 import { useActions, useApp } from '../store/context.js';
-import { selectDriveReady } from '../store/selectors.js';
+import { MAX_STICKS_PER_FLASH } from '../lib/limits.js';
+import { selectDriveReady, selectManyProblem } from '../store/selectors.js';
 
 const STATUS_WORD = { eligible: 'Ready', warn: 'Check first', refused: 'Not allowed' } as const;
 
@@ -26,6 +27,8 @@ function DriveRow(props: {
   readonly selected: boolean;
   readonly acknowledged: boolean;
   readonly flashedAs: string | null;
+  /** Several sticks at once: a tick box per stick instead of one choice. */
+  readonly multi: boolean;
 }) {
   const { d, selected } = props;
   const a = useActions();
@@ -40,16 +43,29 @@ function DriveRow(props: {
       data-status={verdict.status}
     >
       <label className="drive-choice" htmlFor={id}>
-        <input
-          id={id}
-          type="radio"
-          name="drive"
-          value={drive.device}
-          checked={selected}
-          disabled={refused}
-          onChange={() => a.selectDrive(drive.device)}
-          aria-describedby={`${id}-why`}
-        />
+        {props.multi ? (
+          <input
+            id={id}
+            type="checkbox"
+            name="drives"
+            value={drive.device}
+            checked={selected}
+            disabled={refused}
+            onChange={(e) => a.chooseDrive(drive.device, e.target.checked)}
+            aria-describedby={`${id}-why`}
+          />
+        ) : (
+          <input
+            id={id}
+            type="radio"
+            name="drive"
+            value={drive.device}
+            checked={selected}
+            disabled={refused}
+            onChange={() => a.selectDrive(drive.device)}
+            aria-describedby={`${id}-why`}
+          />
+        )}
         <span className="drive-text">
           <span className="drive-name">
             {driveName(drive)} <span className="muted">· {formatSize(drive.size)}</span>
@@ -98,20 +114,50 @@ export function DriveStep() {
   const flashedAs = (device: string) =>
     flash.flashed.findLast((f) => f.device === device)?.hostname ?? null;
   const usable = drives.list.filter((d) => d.verdict.status !== 'refused');
+  const multi = drives.multi;
+  const manyProblem = useApp(selectManyProblem);
+  const count = drives.chosen.length;
 
   return (
     <StepFrame
       testId="step-drive"
-      title={`Choose the stick for ${hostname.trim().toLowerCase() || 'this node'}`}
-      intro="Everything on the chosen stick will be erased. Sticks appear here as you plug them in."
+      title={
+        multi
+          ? 'Choose the sticks, one node each'
+          : `Choose the stick for ${hostname.trim().toLowerCase() || 'this node'}`
+      }
+      intro={
+        multi
+          ? 'Everything on the ticked sticks will be erased. Each becomes its own node with the next free name, from one read of the image; the review shows which name goes where.'
+          : 'Everything on the chosen stick will be erased. Sticks appear here as you plug them in.'
+      }
       back={{ label: 'Back', onClick: () => a.goTo('keys') }}
       primary={{
-        label: 'Next: review',
+        label: multi && count >= 2 ? `Next: review ${count} sticks` : 'Next: review',
         onClick: () => void a.prepare(),
         disabled: !ready,
-        busy: flash.busy === 'preparing' ? 'Checking the stick…' : null,
+        busy:
+          flash.busy === 'preparing'
+            ? multi
+              ? 'Checking the sticks…'
+              : 'Checking the stick…'
+            : null,
       }}
     >
+      {usable.length >= 2 || multi ? (
+        <label className="check several">
+          <input
+            type="checkbox"
+            data-testid="several-sticks"
+            checked={multi}
+            onChange={(e) => a.setMulti(e.target.checked)}
+          />
+          <span>
+            Flash several sticks at once{' '}
+            <span className="muted">(up to {MAX_STICKS_PER_FLASH}, each its own node)</span>
+          </span>
+        </label>
+      ) : null}
       {flash.message ? (
         <p className="box note" role="status">
           {flash.message}
@@ -131,15 +177,20 @@ export function DriveStep() {
         </p>
       ) : (
         <fieldset>
-          <legend>Drives</legend>
+          <legend>{multi ? 'Drives to flash' : 'Drives'}</legend>
           <ul className="drives" aria-label="Drives">
             {[...drives.list].sort(byUse).map((d) => (
               <DriveRow
                 key={d.drive.device}
                 d={d}
-                selected={drives.selected === d.drive.device}
+                selected={
+                  multi
+                    ? drives.chosen.includes(d.drive.device)
+                    : drives.selected === d.drive.device
+                }
                 acknowledged={drives.acknowledged.includes(d.drive.device)}
                 flashedAs={flashedAs(d.drive.device)}
+                multi={multi}
               />
             ))}
           </ul>
@@ -150,7 +201,12 @@ export function DriveStep() {
           None of these can be used. Plug in a USB stick.
         </p>
       ) : null}
-      {drives.baseline && !drives.selected ? (
+      {multi && manyProblem && usable.length > 0 ? (
+        <p className="box waiting" role="status" data-testid="many-problem">
+          {manyProblem}
+        </p>
+      ) : null}
+      {drives.baseline && !multi && !drives.selected ? (
         <p className="box waiting" role="status" data-testid="waiting-next">
           Plug in the next stick: it is picked by itself.
         </p>

@@ -36,7 +36,12 @@ export function clusterActions(
 
     async reflashNode(hostname) {
       const node = get().cluster.view?.nodes.find((n) => n.hostname === hostname);
-      if (!node || get().shell.step.kind === 'flashing') return;
+      if (
+        !node ||
+        get().shell.step.kind === 'flashing' ||
+        get().shell.step.kind === 'flashing-many'
+      )
+        return;
       // The node keeps its name and roles; its disk already holds the last install, so the
       // installer may erase it (issue 13). Image, keys and Wi-Fi stay as they are in the form.
       set((s) => ({

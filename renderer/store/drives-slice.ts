@@ -1,10 +1,13 @@
 import { settle, type AssessedDrive } from '../lib/api.js';
+import { MAX_STICKS_PER_FLASH } from '../lib/limits.js';
 import type { Actions, DrivesState, GetState, SetState } from './types.js';
 
 export const initialDrives: DrivesState = {
   list: [],
   loaded: false,
   selected: null,
+  multi: false,
+  chosen: [],
   userChose: false,
   acknowledged: [],
   used: [],
@@ -23,6 +26,12 @@ const deviceOf = (d: AssessedDrive) => d.drive.device;
  * the next stick the operator means.
  */
 export function reconcile(d: DrivesState, busy: readonly string[]): DrivesState {
+  // Several sticks: a ticked stick stays ticked while it is there, usable and not being written.
+  const usable = (device: string) => {
+    const x = d.list.find((y) => deviceOf(y) === device);
+    return !!x && x.verdict.status !== 'refused' && !busy.includes(device);
+  };
+  if (d.chosen.some((c) => !usable(c))) d = { ...d, chosen: d.chosen.filter(usable) };
   const candidates = d.list.filter(
     (x) =>
       x.verdict.status === 'eligible' &&
@@ -49,7 +58,10 @@ export function reconcile(d: DrivesState, busy: readonly string[]): DrivesState 
 export function drivesActions(
   set: SetState,
   get: GetState,
-): Pick<Actions, 'applyDriveEvent' | 'refreshDrives' | 'selectDrive' | 'acknowledge'> {
+): Pick<
+  Actions,
+  'applyDriveEvent' | 'refreshDrives' | 'selectDrive' | 'acknowledge' | 'setMulti' | 'chooseDrive'
+> {
   const busyDevices = () =>
     Object.values(get().flash.sessions)
       .filter((s) => s.session.status === 'running' || s.session.status === 'idle')
@@ -64,6 +76,16 @@ export function drivesActions(
         case 'change':
           return update((d) => ({
             ...d,
+            // Several sticks: a ready stick plugged in now is one the operator means to flash.
+            chosen:
+              d.multi &&
+              e.type === 'attach' &&
+              e.drive.verdict.status === 'eligible' &&
+              !d.used.includes(deviceOf(e.drive)) &&
+              !d.chosen.includes(deviceOf(e.drive)) &&
+              d.chosen.length < MAX_STICKS_PER_FLASH
+                ? [...d.chosen, deviceOf(e.drive)]
+                : d.chosen,
             scanError: null,
             list: [...d.list.filter((x) => deviceOf(x) !== deviceOf(e.drive)), e.drive].sort(
               (a, b) => deviceOf(a).localeCompare(deviceOf(b), 'en', { numeric: true }),
@@ -98,6 +120,49 @@ export function drivesActions(
       if (!drive || drive.verdict.status === 'refused') return;
       set((s) => ({ drives: { ...s.drives, selected: device, userChose: true } }));
       set((s) => ({ flash: { ...s.flash, error: null, message: null } }));
+    },
+
+    setMulti(on) {
+      const busy = busyDevices();
+      set((s) => {
+        const d = s.drives;
+        // Every ready stick not flashed in this run is ticked; the one picked stays first.
+        const ready = d.list
+          .filter(
+            (x) =>
+              x.verdict.status === 'eligible' &&
+              !d.used.includes(deviceOf(x)) &&
+              !busy.includes(deviceOf(x)),
+          )
+          .map(deviceOf);
+        const picked = d.list.some((x) => deviceOf(x) === d.selected) ? [d.selected ?? ''] : [];
+        const chosen = on ? [...new Set([...picked, ...ready])] : [];
+        return {
+          drives: {
+            ...d,
+            multi: on,
+            chosen: chosen.slice(0, MAX_STICKS_PER_FLASH),
+            // Back to one stick: the first ticked one is the pick.
+            ...(on ? {} : { selected: d.selected ?? d.chosen[0] ?? null }),
+          },
+          flash: { ...s.flash, error: null, message: null },
+        };
+      });
+      update((d) => d);
+    },
+
+    chooseDrive(device, on) {
+      const drive = get().drives.list.find((x) => deviceOf(x) === device);
+      if (on && (!drive || drive.verdict.status === 'refused')) return;
+      set((s) => ({
+        drives: {
+          ...s.drives,
+          chosen: on
+            ? [...s.drives.chosen.filter((c) => c !== device), device]
+            : s.drives.chosen.filter((c) => c !== device),
+        },
+        flash: { ...s.flash, error: null, message: null },
+      }));
     },
 
     acknowledge(device, on) {

@@ -1,8 +1,12 @@
-import { settle, type ErrorJson } from '../lib/api.js';
+import { settle, type ErrorJson, type FlashSnapshot } from '../lib/api.js';
 import { isFailure } from '../lib/hints.js';
 import { reconcile } from './drives-slice.js';
 import { nodeFormOf } from './node-slice.js';
+import type { Stick } from './steps.js';
 import type { Actions, FlashState, GetState, SetState } from './types.js';
+
+const ended = (s: FlashSnapshot | undefined) =>
+  !!s && s.session.status !== 'idle' && s.session.status !== 'running';
 
 export const initialFlash: FlashState = {
   sessions: {},
@@ -25,9 +29,98 @@ export function flashActions(
     if (isFailure(error)) void get().openDiagnostics(error, device);
   }
 
+  /** Several sticks: one plan, each stick its own node (names from the roster, by main). */
+  async function prepareMany() {
+    const s = get();
+    const devices = [...s.drives.chosen];
+    if (!s.image.path || devices.length < 2 || s.flash.busy) return;
+    patch({ busy: 'preparing', error: null, message: null });
+    const r = await settle(() =>
+      get().api.prepareFlashMany({
+        image: s.image.path ?? '',
+        devices,
+        node: nodeFormOf(get()),
+        sha256: null,
+        hostPattern: null,
+      }),
+    );
+    if (!r.ok)
+      return fail(
+        r.error,
+        typeof r.error.details?.['device'] === 'string' ? r.error.details['device'] : null,
+      );
+    patch({ busy: null });
+    set((st) => ({ shell: { ...st.shell, step: { kind: 'review-many', plan: r.value } } }));
+  }
+
+  async function startMany() {
+    const step = get().shell.step;
+    if (step.kind !== 'review-many' || get().flash.busy) return;
+    const sticks: Stick[] = step.plan.drives.map((d) => ({
+      device: d.device,
+      hostname: d.hostname,
+    }));
+    patch({ busy: 'starting', error: null, message: null });
+    const r = await settle(() =>
+      get().api.startFlashMany({ planId: step.plan.planId, devices: sticks.map((x) => x.device) }),
+    );
+    if (!r.ok) {
+      set((st) => ({ shell: { ...st.shell, step: { kind: 'drive' } } }));
+      return fail(r.error, null);
+    }
+    patch({ busy: null });
+    set((st) => ({ shell: { ...st.shell, step: { kind: 'flashing-many', sticks } } }));
+    for (const snap of r.value) get().applySession(snap);
+  }
+
+  /**
+   * A stick of a several-stick flash moved on. A failed stick shows its own error on its row
+   * while the others go on; when every stick has ended, the done screen lists each one. A run
+   * the operator cancelled goes back to the stick step.
+   */
+  function applyMany(sticks: readonly Stick[], snapshot: FlashSnapshot) {
+    if (!sticks.some((x) => x.device === snapshot.device)) return;
+    const status = snapshot.session.status;
+    if (status === 'done' || status === 'failed')
+      set((s) => ({
+        flash: {
+          ...s.flash,
+          flashed:
+            status === 'done'
+              ? [...s.flash.flashed, { device: snapshot.device, hostname: snapshot.hostname }]
+              : s.flash.flashed,
+        },
+        // A finished or failed stick is not ticked by itself again.
+        drives: {
+          ...s.drives,
+          used: [...s.drives.used.filter((u) => u !== snapshot.device), snapshot.device],
+          chosen: s.drives.chosen.filter((c) => c !== snapshot.device),
+        },
+      }));
+    const sessions = get().flash.sessions;
+    if (!sticks.every((x) => ended(sessions[x.device]))) return;
+    const states = sticks.map((x) => sessions[x.device]?.session.status);
+    if (states.every((x) => x === 'cancelled')) {
+      set((s) => ({
+        flash: {
+          ...s.flash,
+          busy: null,
+          message: `Cancelled. The sticks ${sticks.map((x) => x.device).join(', ')} were not finished: flash them again before you use them.`,
+        },
+        shell: { ...s.shell, step: { kind: 'drive' } },
+      }));
+      return;
+    }
+    set((s) => ({
+      flash: { ...s.flash, busy: null },
+      shell: { ...s.shell, step: { kind: 'done-many', sticks } },
+    }));
+  }
+
   return {
     async prepare() {
       const s = get();
+      if (s.drives.multi) return prepareMany();
       const device = s.drives.selected;
       if (!s.image.path || !device || s.flash.busy) return;
       patch({ busy: 'preparing', error: null, message: null });
@@ -47,6 +140,7 @@ export function flashActions(
 
     async startFlash() {
       const step = get().shell.step;
+      if (step.kind === 'review-many') return startMany();
       if (step.kind !== 'review' || get().flash.busy) return;
       const device = step.plan.drive.drive.device;
       patch({ busy: 'starting', error: null, message: null });
@@ -68,9 +162,16 @@ export function flashActions(
 
     async cancelFlash() {
       const step = get().shell.step;
-      if (step.kind !== 'flashing') return;
+      // Several sticks are written by one run: cancelling any of its sticks stops them all.
+      const device =
+        step.kind === 'flashing'
+          ? step.device
+          : step.kind === 'flashing-many'
+            ? step.sticks.find((x) => !ended(get().flash.sessions[x.device]))?.device
+            : undefined;
+      if (!device) return;
       patch({ busy: 'cancelling' });
-      const r = await settle(() => get().api.cancelFlash({ device: step.device }));
+      const r = await settle(() => get().api.cancelFlash({ device }));
       if (!r.ok) patch({ busy: null, error: r.error });
     },
 
@@ -80,6 +181,7 @@ export function flashActions(
         flash: { ...s.flash, sessions: { ...s.flash.sessions, [device]: snapshot } },
       }));
       const step = get().shell.step;
+      if (step.kind === 'flashing-many') return applyMany(step.sticks, snapshot);
       if (step.kind !== 'flashing' || step.device !== device) return;
       const state = snapshot.session;
       switch (state.status) {
@@ -144,6 +246,8 @@ export function flashActions(
           {
             ...s.drives,
             selected: null,
+            // Several sticks stays on; the next ones are ticked as they are plugged in.
+            chosen: [],
             userChose: false,
             acknowledged: [],
             baseline: s.drives.list.map((d) => d.drive.device),

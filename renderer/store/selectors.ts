@@ -4,6 +4,7 @@
  * new array are used through `useShallow` (zustand v5 compares results by identity).
  */
 import type { AssessedDrive, FlashSnapshot } from '../lib/api.js';
+import { MAX_STICKS_PER_FLASH } from '../lib/limits.js';
 import { canonicalHostname, hostnameProblem } from '../lib/hostname.js';
 import { passphraseProblem, ssidProblem } from '../lib/wifi.js';
 import type { StepKind } from './steps.js';
@@ -71,7 +72,25 @@ export const selectKeysReady = (s: AppState) => s.keys.chosen.length > 0;
 export const selectSelectedDrive = (s: AppState): AssessedDrive | null =>
   s.drives.list.find((d) => d.drive.device === s.drives.selected) ?? null;
 
+/** The ticked sticks of a several-stick flash, in the order ticked. */
+export const selectChosenDrives = (s: AppState): AssessedDrive[] =>
+  s.drives.chosen.flatMap((c) => s.drives.list.filter((d) => d.drive.device === c));
+
+/** Why the ticked sticks cannot be flashed yet; null when they can. */
+export function selectManyProblem(s: AppState): string | null {
+  const chosen = selectChosenDrives(s);
+  if (chosen.length < 2) return 'Tick at least two sticks (or turn “several sticks” off).';
+  if (chosen.length > MAX_STICKS_PER_FLASH)
+    return `One flash writes at most ${MAX_STICKS_PER_FLASH} sticks: untick some.`;
+  const unread = chosen.find(
+    (d) => d.verdict.status === 'warn' && !s.drives.acknowledged.includes(d.drive.device),
+  );
+  if (unread) return `Read the warning for ${unread.drive.device} and tick it to go on.`;
+  return null;
+}
+
 export function selectDriveReady(s: AppState): boolean {
+  if (s.drives.multi) return selectManyProblem(s) === null;
   const d = selectSelectedDrive(s);
   if (!d) return false;
   switch (d.verdict.status) {
@@ -86,12 +105,14 @@ export function selectDriveReady(s: AppState): boolean {
 
 /** The session of the drive being flashed, for the progress screen. */
 export function selectActiveSession(s: AppState): FlashSnapshot | null {
+  // (Several sticks: each row reads its own session from flash.sessions.)
   const step = s.shell.step;
   if (step.kind !== 'flashing' && step.kind !== 'done') return null;
   return s.flash.sessions[step.device] ?? null;
 }
 
-const flashing = (s: AppState) => s.shell.step.kind === 'flashing';
+const flashing = (s: AppState) =>
+  s.shell.step.kind === 'flashing' || s.shell.step.kind === 'flashing-many';
 
 /** Whether the step list may jump to `kind` now. */
 export function selectCanVisit(s: AppState, kind: StepKind): boolean {
@@ -109,6 +130,9 @@ export function selectCanVisit(s: AppState, kind: StepKind): boolean {
       return selectCanVisit(s, 'drive') && selectDriveReady(s);
     case 'flashing':
     case 'done':
+    case 'review-many':
+    case 'flashing-many':
+    case 'done-many':
       return false;
   }
 }
@@ -125,10 +149,14 @@ export function selectStepSummary(s: AppState, kind: StepKind): string | null {
         ? `${s.keys.chosen.length} key${s.keys.chosen.length === 1 ? '' : 's'}`
         : null;
     case 'drive':
+      if (s.drives.multi) return s.drives.chosen.length ? `${s.drives.chosen.length} sticks` : null;
       return selectSelectedDrive(s)?.drive.device ?? null;
     case 'review':
     case 'flashing':
     case 'done':
+    case 'review-many':
+    case 'flashing-many':
+    case 'done-many':
       return null;
   }
 }

@@ -3,7 +3,13 @@
  * the plan main prepared; flashing and done carry the drive), so a screen can never be shown
  * without its data. Switches over `Step['kind']` end in `assertNever`.
  */
-import type { ErrorJson, Plan } from '../lib/api.js';
+import type { ErrorJson, ManyPlan, Plan } from '../lib/api.js';
+
+/** One stick of a several-stick flash and the node it becomes. */
+export interface Stick {
+  readonly device: string;
+  readonly hostname: string;
+}
 
 export type Step =
   | { readonly kind: 'image' }
@@ -12,7 +18,11 @@ export type Step =
   | { readonly kind: 'drive' }
   | { readonly kind: 'review'; readonly plan: Plan }
   | { readonly kind: 'flashing'; readonly device: string; readonly hostname: string }
-  | { readonly kind: 'done'; readonly device: string; readonly hostname: string };
+  | { readonly kind: 'done'; readonly device: string; readonly hostname: string }
+  // Several sticks from one image read, each its own node (issue 11).
+  | { readonly kind: 'review-many'; readonly plan: ManyPlan }
+  | { readonly kind: 'flashing-many'; readonly sticks: readonly Stick[] }
+  | { readonly kind: 'done-many'; readonly sticks: readonly Stick[] };
 
 export type StepKind = Step['kind'];
 
@@ -47,7 +57,11 @@ export function navOf(step: Step): NavAt {
     case 'done':
       return step.kind;
     case 'flashing':
+    case 'review-many':
+    case 'flashing-many':
       return 'review';
+    case 'done-many':
+      return 'done';
     default:
       return assertNever(step);
   }

@@ -5,7 +5,12 @@ import { pbkdf2Sync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createFakeApi, rosterNode, SAMPLE_DRIVES, stick } from '../dev/fake-api.js';
 import { createAppStore } from './store.js';
-import { selectDriveReady, selectFieldProblem, selectNodeReady } from './selectors.js';
+import {
+  selectDriveReady,
+  selectFieldProblem,
+  selectManyProblem,
+  selectNodeReady,
+} from './selectors.js';
 
 async function started(opts: Parameters<typeof createFakeApi>[0] = {}) {
   const fake = createFakeApi({ auto: false, ...opts });
@@ -247,5 +252,80 @@ describe('the cluster and the installer download', () => {
     await s().loadCatalog();
     expect(s().catalog.catalog).toBeNull();
     expect(s().catalog.error?.code).toBe('ZFLASH_CATALOG_UNREACHABLE');
+  });
+
+  it('several sticks: the toggle ticks every ready stick, each gets its own name, a failed one ends alone', async () => {
+    const { s, control } = await started({
+      drives: [...SAMPLE_DRIVES, stick('/dev/sdd', 'Kingston DataTraveler', 32e9)],
+    });
+    await s().useImage('/images/zeta.iso');
+    // The normal case stays one stick; the toggle ticks the ready ones (not the warned /dev/sdc).
+    expect(s().drives.multi).toBe(false);
+    s().setMulti(true);
+    expect(s().drives.chosen).toEqual(['/dev/sdb', '/dev/sdd']);
+    expect(selectDriveReady(s())).toBe(true);
+    s().chooseDrive('/dev/sdc', true);
+    expect(selectManyProblem(s())).toMatch(/warning for \/dev\/sdc/);
+    s().chooseDrive('/dev/sdc', false);
+    s().chooseDrive('/dev/nvme0n1', true);
+    expect(s().drives.chosen).toEqual(['/dev/sdb', '/dev/sdd']);
+    await s().prepare();
+    const step = s().shell.step;
+    if (step.kind !== 'review-many') throw new Error(`review-many expected, got ${step.kind}`);
+    expect(step.plan.drives.map((d) => [d.device, d.hostname])).toEqual([
+      ['/dev/sdb', 'node-01'],
+      ['/dev/sdd', 'node-02'],
+    ]);
+    await s().startFlash();
+    expect(s().shell.step).toEqual({
+      kind: 'flashing-many',
+      sticks: [
+        { device: '/dev/sdb', hostname: 'node-01' },
+        { device: '/dev/sdd', hostname: 'node-02' },
+      ],
+    });
+    control.progress('/dev/sdb', 'writing', 40);
+    control.progress('/dev/sdd', 'writing', 20);
+    control.finish('/dev/sdd', {
+      code: 'ZFLASH_WRITE_FAILED',
+      kind: 'io',
+      message: 'The stick stopped taking writes.',
+      hint: 'Try another stick.',
+      exitCode: 4,
+    });
+    // The failed stick does not take the window away: the other one is still being written.
+    expect(s().shell.step.kind).toBe('flashing-many');
+    expect(s().shell.screen.kind).toBe('wizard');
+    control.finish('/dev/sdb', 'done');
+    await until(() => s().shell.step.kind === 'done-many');
+    expect(s().flash.flashed).toEqual([{ device: '/dev/sdb', hostname: 'node-01' }]);
+    // Next: several stays on; a stick plugged in now is ticked, the used ones are not.
+    await s().flashNext();
+    expect(s().shell.step.kind).toBe('drive');
+    expect(s().drives.multi).toBe(true);
+    expect(s().drives.chosen).toEqual([]);
+    control.plug(stick('/dev/sde', 'Next stick', 32e9));
+    control.plug(stick('/dev/sdf', 'Next stick too', 32e9));
+    expect(s().drives.chosen).toEqual(['/dev/sde', '/dev/sdf']);
+    await s().prepare();
+    const next = s().shell.step;
+    if (next.kind !== 'review-many') throw new Error(`review-many expected, got ${next.kind}`);
+    // node-01 is flashed; node-02 failed, so its name is free again.
+    expect(next.plan.drives.map((d) => d.hostname)).toEqual(['node-02', 'node-03']);
+  });
+
+  it('several sticks: cancelling stops the whole run and goes back to the stick step', async () => {
+    const { s, control } = await started({
+      drives: [...SAMPLE_DRIVES, stick('/dev/sdd', 'Kingston DataTraveler', 32e9)],
+    });
+    await s().useImage('/images/zeta.iso');
+    s().setMulti(true);
+    await s().prepare();
+    await s().startFlash();
+    control.progress('/dev/sdb', 'writing', 10);
+    control.progress('/dev/sdd', 'writing', 10);
+    await s().cancelFlash();
+    await until(() => s().shell.step.kind === 'drive');
+    expect(s().flash.message).toMatch(/\/dev\/sdb, \/dev\/sdd were not finished/);
   });
 });

@@ -91,12 +91,21 @@ function shellActions(
       // A window that reloads during a flash goes back to watching it.
       if (flashes.ok) {
         for (const f of flashes.value) get().applySession(f);
-        const running = flashes.value.find(
+        const running = flashes.value.filter(
           (f) => f.session.status === 'running' || f.session.status === 'idle',
         );
-        if (running)
+        const first = running[0];
+        // Several at once were started together (one run): the window watches them all.
+        if (running.length > 1)
           patchShell({
-            step: { kind: 'flashing', device: running.device, hostname: running.hostname },
+            step: {
+              kind: 'flashing-many',
+              sticks: running.map((f) => ({ device: f.device, hostname: f.hostname })),
+            },
+          });
+        else if (first)
+          patchShell({
+            step: { kind: 'flashing', device: first.device, hostname: first.hostname },
           });
       }
       patchShell({ boot: 'ready' });
@@ -146,6 +155,9 @@ function shellActions(
           return;
         case 'flashing':
         case 'done':
+        case 'review-many':
+        case 'flashing-many':
+        case 'done-many':
           return;
       }
     },

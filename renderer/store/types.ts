@@ -82,6 +82,10 @@ export interface DrivesState {
   readonly list: readonly AssessedDrive[];
   readonly loaded: boolean;
   readonly selected: string | null;
+  /** "Several sticks at once": `chosen` is what gets flashed, not `selected`. */
+  readonly multi: boolean;
+  /** The sticks ticked for a several-stick flash, in the order ticked. */
+  readonly chosen: readonly string[];
   /** The operator picked by hand: no automatic pick overrides it. */
   readonly userChose: boolean;
   /** Drives whose warnings the operator acknowledged (by device). */
@@ -156,6 +160,9 @@ export interface Actions {
   applyDriveEvent(e: DriveEvent): void;
   refreshDrives(): Promise<void>;
   selectDrive(device: string): void;
+  /** Several sticks at once: on ticks every ready stick; off goes back to one. */
+  setMulti(on: boolean): void;
+  chooseDrive(device: string, on: boolean): void;
   acknowledge(device: string, on: boolean): void;
 
   prepare(): Promise<void>;
