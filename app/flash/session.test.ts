@@ -82,6 +82,32 @@ describe('flash session reducer', () => {
     expect(fold([err('cancelled')]).status).toBe('cancelled');
   });
 
+  it('a failure between two progress events is shown where the error says it stopped', () => {
+    const err = (offset: unknown): FlashEvent => ({
+      type: 'error',
+      error: {
+        code: 'ZFLASH_FAKE_CAPACITY',
+        kind: 'target',
+        message: 'm',
+        hint: 'h',
+        exitCode: 3,
+        details: { offset },
+      },
+    });
+    const at = (events: FlashEvent[]) => {
+      const s = fold(events);
+      if (s.status !== 'failed') throw new Error('unreachable');
+      return s.progress;
+    };
+    expect(at([progress('writing', 0, 200, 1), err(80)])).toMatchObject({ bytes: 80, percent: 40 });
+    // Never backwards (the first MiB is written last), never past the total, only numbers.
+    expect(at([progress('writing', 90, 200, 1), err(10)]).bytes).toBe(90);
+    expect(at([progress('verifying', 10, 200, 1), err(900)])).toMatchObject({ bytes: 200 });
+    expect(at([progress('writing', 5, 200, 1), err('80')]).bytes).toBe(5);
+    // Before the write began, an offset says nothing about this flash's progress.
+    expect(at([progress('preparing', 0, 200, 1), err(80)]).bytes).toBe(0);
+  });
+
   it('keeps the last 20 log lines', () => {
     const logs: FlashEvent[] = Array.from({ length: 25 }, (_, i) => ({
       type: 'log',

@@ -80,6 +80,26 @@ function progressOf(e: Extract<FlashEvent, { type: 'progress' }>): SessionProgre
   };
 }
 
+/**
+ * Where a write or verify stopped: progress events come a few times a second, so a stick that
+ * fails between two of them would be shown at the last one (often 0). The error's own offset
+ * is the truth when it is further on in the same phase.
+ */
+function stoppedAt(progress: SessionProgress, error: ZflashErrorJson): SessionProgress {
+  const offset = error.details?.['offset'];
+  if (progress.phase !== 'writing' && progress.phase !== 'verifying') return progress;
+  if (typeof offset !== 'number' || !Number.isFinite(offset) || offset <= progress.bytes)
+    return progress;
+  const bytes = progress.total !== null ? Math.min(offset, progress.total) : offset;
+  return {
+    ...progress,
+    bytes,
+    percent:
+      progress.total !== null ? Math.floor((bytes / progress.total) * 1000) / 10 : progress.percent,
+    eta: null,
+  };
+}
+
 export function reduce(state: FlashSession, event: FlashEvent): FlashSession {
   if (isTerminal(state)) return state;
   const progress = state.status === 'idle' ? startProgress : state.progress;
@@ -104,7 +124,7 @@ export function reduce(state: FlashSession, event: FlashEvent): FlashSession {
     case 'error':
       return {
         status: event.error.kind === 'cancelled' ? 'cancelled' : 'failed',
-        progress,
+        progress: stoppedAt(progress, event.error),
         log,
         error: event.error,
       };
