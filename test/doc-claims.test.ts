@@ -234,13 +234,14 @@ describe('drives that are not what they were (needs root: loop devices, ext4 mou
     const loop = attachLoop(file);
     loops.push(loop);
     const swap = `truncate -s ${48 * MiB} '${file}' && losetup -c '${loop.device}'`;
-    const PTY = new URL('./tools/pty-hook-answer.py', import.meta.url).pathname;
+    const PTY = new URL('./tools/pty-answer.py', import.meta.url).pathname;
     const r = spawnSync(
       'python3',
       [
         PTY,
         'anything else cancels',
         basename(loop.device),
+        '--hook',
         swap,
         '--',
         process.execPath,

@@ -23,10 +23,25 @@ const PHASES: readonly { phase: FlashPhase; label: string; says: string }[] = [
   { phase: 'verifying', label: 'Verifying', says: 'Reading everything back to check it.' },
 ];
 
+/** Cancels the running flash (every stick of it: the helper has one cancel for its run). */
+export function CancelFlashButton({ label }: { readonly label: string }) {
+  const busy = useApp((s) => s.flash.busy);
+  const a = useActions();
+  return (
+    <button
+      type="button"
+      className="button"
+      onClick={() => void a.cancelFlash()}
+      disabled={busy === 'cancelling'}
+    >
+      {busy === 'cancelling' ? 'Cancelling…' : label}
+    </button>
+  );
+}
+
 export function FlashingStep(props: { readonly device: string; readonly hostname: string }) {
   const snapshot = useApp(selectActiveSession);
   const flash = useApp((s) => s.flash);
-  const a = useActions();
   const state = snapshot?.session;
   const progress = state && state.status !== 'idle' ? state.progress : null;
   const phase = progress?.phase ?? 'preparing';
@@ -38,16 +53,7 @@ export function FlashingStep(props: { readonly device: string; readonly hostname
       title={`Flashing ${props.hostname}`}
       intro={`Keep the stick ${props.device} plugged in.`}
       primary={null}
-      secondary={
-        <button
-          type="button"
-          className="button"
-          onClick={() => void a.cancelFlash()}
-          disabled={flash.busy === 'cancelling'}
-        >
-          {flash.busy === 'cancelling' ? 'Cancelling…' : 'Cancel'}
-        </button>
-      }
+      secondary={<CancelFlashButton label="Cancel" />}
     >
       <ol className="phases" aria-label="Phases">
         {PHASES.map((p, i) => (

@@ -10,6 +10,8 @@ import { CopyText, ErrorBox, Mark, Notices, StepFrame } from '../components/comm
 import { useActions, useApp } from '../store/context.js';
 import type { Stick } from '../store/steps.js';
 import { driveName } from './drive-step.js';
+import { CancelFlashButton } from './flash-steps.js';
+import { NodeSettingsRows } from './review-step.js';
 
 const PHASE_WORD = {
   preparing: 'Preparing',
@@ -69,25 +71,7 @@ export function ReviewManyStep({ plan }: { readonly plan: ManyPlan }) {
       <dl className="summary">
         <dt>Every node gets</dt>
         <dd>its own name (above) and the same settings below</dd>
-        <dt>SSH keys</dt>
-        <dd>
-          <ul className="plain" data-testid="review-keys">
-            {node.keys.map((k) => (
-              <li key={k.fingerprint}>
-                {k.type.replace(/^ssh-/, '')} <code className="fingerprint">{k.fingerprint}</code>{' '}
-                <span className="muted">{k.comment}</span>
-              </li>
-            ))}
-          </ul>
-        </dd>
-        <dt>Roles</dt>
-        <dd>{node.roles.length ? node.roles.join(', ') : 'none'}</dd>
-        <dt>Wi-Fi</dt>
-        <dd>{node.wifi ? `joins “${node.wifi.ssid}”` : 'none (wired network)'}</dd>
-        <dt>Console password</dt>
-        <dd>{node.password ? 'set' : 'none'}</dd>
-        <dt>Nodes’ disks</dt>
-        <dd>{eraseAny ? 'erased even if they hold data' : 'installed only if empty'}</dd>
+        <NodeSettingsRows node={node} eraseAny={eraseAny} many />
         <dt>Image</dt>
         <dd>
           {plan.image.name} <span className="muted">· {formatSize(plan.image.size)}</span>, read
@@ -159,23 +143,13 @@ function StickProgress({ stick, snap }: { readonly stick: Stick; readonly snap?:
 export function FlashingManyStep({ sticks }: { readonly sticks: readonly Stick[] }) {
   const sessions = useApp((s) => s.flash.sessions);
   const flash = useApp((s) => s.flash);
-  const a = useActions();
   return (
     <StepFrame
       testId="step-flashing-many"
       title={`Flashing ${sticks.length} nodes`}
       intro="Keep every stick plugged in. A stick that fails shows why here; the others go on."
       primary={null}
-      secondary={
-        <button
-          type="button"
-          className="button"
-          onClick={() => void a.cancelFlash()}
-          disabled={flash.busy === 'cancelling'}
-        >
-          {flash.busy === 'cancelling' ? 'Cancelling…' : 'Cancel all'}
-        </button>
-      }
+      secondary={<CancelFlashButton label="Cancel all" />}
     >
       <ol className="stick-rows" aria-label="Sticks">
         {sticks.map((x) => (

@@ -1,4 +1,4 @@
-import type { Plan } from '../lib/api.js';
+import type { NodeSummary, Plan } from '../lib/api.js';
 import { formatSize } from '../lib/format.js';
 import { ErrorBox, Notices, StepFrame } from '../components/common.js';
 import { useActions, useApp } from '../store/context.js';
@@ -38,25 +38,7 @@ export function ReviewStep({ plan }: { readonly plan: Plan }) {
         <dd data-testid="review-hostname">
           <strong>{node.hostname}</strong>, reached as <code>ssh zeta@{node.hostname}.local</code>
         </dd>
-        <dt>SSH keys</dt>
-        <dd>
-          <ul className="plain" data-testid="review-keys">
-            {node.keys.map((k) => (
-              <li key={k.fingerprint}>
-                {k.type.replace(/^ssh-/, '')} <code className="fingerprint">{k.fingerprint}</code>{' '}
-                <span className="muted">{k.comment}</span>
-              </li>
-            ))}
-          </ul>
-        </dd>
-        <dt>Roles</dt>
-        <dd>{node.roles.length ? node.roles.join(', ') : 'none'}</dd>
-        <dt>Wi-Fi</dt>
-        <dd>{node.wifi ? `joins “${node.wifi.ssid}”` : 'none (wired network)'}</dd>
-        <dt>Console password</dt>
-        <dd>{node.password ? 'set' : 'none'}</dd>
-        <dt>Node’s disk</dt>
-        <dd>{eraseAny ? 'erased even if it holds data' : 'installed only if it is empty'}</dd>
+        <NodeSettingsRows node={node} eraseAny={eraseAny} many={false} />
         <dt>Image</dt>
         <dd>
           {plan.image.name} <span className="muted">· {formatSize(plan.image.size)}</span>
@@ -64,5 +46,45 @@ export function ReviewStep({ plan }: { readonly plan: Plan }) {
       </dl>
       <Notices notices={node.notices} />
     </StepFrame>
+  );
+}
+
+/** The rows of the review every node of a flash shares (one node, or each of several). */
+export function NodeSettingsRows(props: {
+  readonly node: NodeSummary;
+  readonly eraseAny: boolean;
+  readonly many: boolean;
+}) {
+  const { node, eraseAny, many } = props;
+  return (
+    <>
+      <dt>SSH keys</dt>
+      <dd>
+        <ul className="plain" data-testid="review-keys">
+          {node.keys.map((k) => (
+            <li key={k.fingerprint}>
+              {k.type.replace(/^ssh-/, '')} <code className="fingerprint">{k.fingerprint}</code>{' '}
+              <span className="muted">{k.comment}</span>
+            </li>
+          ))}
+        </ul>
+      </dd>
+      <dt>Roles</dt>
+      <dd>{node.roles.length ? node.roles.join(', ') : 'none'}</dd>
+      <dt>Wi-Fi</dt>
+      <dd>{node.wifi ? `joins “${node.wifi.ssid}”` : 'none (wired network)'}</dd>
+      <dt>Console password</dt>
+      <dd>{node.password ? 'set' : 'none'}</dd>
+      <dt>{many ? 'Nodes’ disks' : 'Node’s disk'}</dt>
+      <dd>
+        {many
+          ? eraseAny
+            ? 'erased even if they hold data'
+            : 'installed only if empty'
+          : eraseAny
+            ? 'erased even if it holds data'
+            : 'installed only if it is empty'}
+      </dd>
+    </>
   );
 }
