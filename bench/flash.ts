@@ -67,6 +67,9 @@ const TARGET_VS_ETCHER = 1.0;
 const TARGET_VS_RAW = 1.25;
 const TARGET_STARTUP_MS = 300;
 const TARGET_PEAK_MB = 200;
+// Benchmark flashes are not nodes: they must not land in (or be refused by) the operator's
+// roster, which would stop the second round with a taken name. Children inherit this.
+process.env['ZFLASH_ROSTER'] = 'off';
 const HOST = 'bench-node';
 
 // --- the contenders -------------------------------------------------------------------------
