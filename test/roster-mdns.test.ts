@@ -156,6 +156,15 @@ describe.skipIf(unavailable !== null)(
       expect(Date.parse(node.online!.firstSeen)).toBeGreaterThan(Date.parse(node.flashedAt) - 1);
     });
 
+    it('--interface ADDR listens on that interface and still hears the node', async () => {
+      seed('node', 1);
+      await responder('node-01', '127.0.1.1', 'answer');
+      const w = watch(['--json', '--timeout', '60', '--interface', '127.0.0.1']);
+      expect(await w.exit, w.stderr).toBe(0);
+      expect(w.events.map((e) => e.type)).toEqual(['watching', 'online', 'done']);
+      expect(nodesOnDisk()['node-01']!.status).toBe('online');
+    });
+
     it('a node that boots while we listen is seen from its own announcement', async () => {
       seed('node', 2);
       await responder('node-01', '127.0.1.1', 'answer');

@@ -45,7 +45,11 @@ export interface MdnsSocketOptions {
 
 export const openMdnsSocket = (opts: MdnsSocketOptions = {}): MdnsSocket =>
   makeMdns({
-    ...(opts.interface ? { interface: opts.interface } : {}),
+    // multicast-dns binds the socket to `interface` unless told otherwise, and on Linux a
+    // socket bound to a unicast address never receives datagrams sent to 224.0.0.251: the
+    // interface chooses the group membership and the outgoing queries; the socket listens on
+    // the wildcard address.
+    ...(opts.interface ? { interface: opts.interface, bind: '0.0.0.0' } : {}),
     ...(opts.port !== undefined ? { port: opts.port } : {}),
   }) as unknown as MdnsSocket;
 
