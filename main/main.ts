@@ -4,7 +4,10 @@
  * flash. Security settings live in ./security.ts as data, checked item by item by
  * ./security.test.ts; this file wires them in:
  *
- * - one instance (a second launch focuses the first window);
+ * - one instance (a second launch focuses the first window, and hands it the file it was
+ *   opened with);
+ * - the file the OS opened the app with (argv, macOS `open-file`, a second launch's argv) is
+ *   kept until the window takes it (`app:opened-file`), and pushed when it arrives later;
  * - the renderer is served by the `app://zflash` protocol with a strict CSP, never file://;
  * - every permission request is denied; navigation, new windows and <webview> are refused;
  * - IPC: one handle per channel of the contract, each checking the sender frame first.
@@ -32,10 +35,12 @@ import {
 } from 'electron';
 import { HELPER_ENTRY } from '../app/helper/client.js';
 import { APP } from '../app/version.js';
+import { absolutePath } from './ipc/contract.js';
 import { broadcastToWindows, registerIpc } from './ipc/electron-ipc.js';
 import { createMainService, type Dialogs } from './ipc/handlers.js';
 import { helperLaunchFor, stageHelper } from './helper-command.js';
 import { menuTemplate } from './menu.js';
+import { isRegularFile, OpenedFile, openedFileFromArgv } from './opened-file.js';
 import { appResources, isoBuildHelp, missingResources, type AppResources } from './resources.js';
 import {
   APP_SCHEME,
@@ -116,6 +121,26 @@ function focusWindow(): void {
   if (!win) return;
   if (win.isMinimized()) win.restore();
   win.focus();
+}
+
+/** The image the OS opened the app with (electron-builder.yml fileAssociations), until taken. */
+const openedFile = new OpenedFile();
+
+/** Where a launch's argv is read from: packaged `[app, file]`, or `electron . file`. */
+const argvFile = (argv: readonly string[], cwd: string): string | null =>
+  openedFileFromArgv(argv, { platform: process.platform, isPackaged: app.isPackaged, cwd });
+
+/**
+ * A launch or an open request from the OS, with the file it carries (null: none, or not an
+ * image file). Before the window runs the file is only kept: the page asks for it when it
+ * starts. Later it is also pushed, and the window comes to the front either way.
+ */
+function fileOpened(path: string | null): void {
+  if (path !== null && absolutePath.safeParse(path).success && isRegularFile(path)) {
+    openedFile.remember(path);
+    if (app.isReady()) broadcastToWindows('app:file-opened', { path });
+  }
+  if (app.isReady()) focusWindow();
 }
 
 /**
@@ -216,6 +241,7 @@ async function start(): Promise<void> {
     dialogs,
     clipboard: { writeText: (text) => clipboard.writeText(text) },
     openFolder: async (path) => (await shell.openPath(path)) === '',
+    openedFile,
     broadcast: broadcastToWindows,
     // main/ is a front end: the environment (PATH, to find pkexec) is passed from here.
     helper: { env: process.env, ...(helperCommand ? { helperCommand } : {}) },
@@ -258,7 +284,16 @@ async function start(): Promise<void> {
 if (!app.requestSingleInstanceLock()) {
   app.quit();
 } else {
-  app.on('second-instance', focusWindow);
+  // Windows and Linux: the double-clicked file is on the command line. macOS: `open-file`,
+  // before `ready` when it launched the app, so it is listened for from the start.
+  fileOpened(argvFile(process.argv, process.cwd()));
+  app.on('open-file', (e, path) => {
+    e.preventDefault();
+    fileOpened(path);
+  });
+  app.on('second-instance', (_e, argv, workingDirectory) =>
+    fileOpened(argvFile(argv, workingDirectory)),
+  );
   // Every WebContents, including any a page might try to create, gets the same locks.
   app.on('web-contents-created', (_e, contents) => hardenContents(contents));
   app.on('window-all-closed', () => app.quit());

@@ -248,7 +248,12 @@ const rec = vi.hoisted(() => {
     schemes: [] as unknown[],
     appHandlers: new Map<string, ((...a: unknown[]) => unknown)[]>(),
     protocolHandlers: new Map<string, (r: Request) => Promise<Response>>(),
-    windows: [] as { options: unknown; url: string | null; sent: [string, unknown][] }[],
+    windows: [] as {
+      options: unknown;
+      url: string | null;
+      sent: [string, unknown][];
+      focused: number;
+    }[],
     ipc: new Map<string, (event: unknown, request: unknown) => unknown>(),
     permissionRequest: null as null | ((wc: unknown, p: string, cb: (ok: boolean) => void) => void),
     permissionCheck: null as null | ((...a: unknown[]) => boolean),
@@ -263,10 +268,15 @@ const rec = vi.hoisted(() => {
 vi.mock('electron', () => {
   class BrowserWindow {
     static all: BrowserWindow[] = [];
-    readonly record: { options: unknown; url: string | null; sent: [string, unknown][] };
+    readonly record: {
+      options: unknown;
+      url: string | null;
+      sent: [string, unknown][];
+      focused: number;
+    };
     readonly webContents: { send: (c: string, p: unknown) => void; getURL: () => string };
     constructor(options: unknown) {
-      this.record = { options, url: null, sent: [] };
+      this.record = { options, url: null, sent: [], focused: 0 };
       rec.windows.push(this.record);
       this.webContents = {
         send: (c, p) => this.record.sent.push([c, p]),
@@ -287,6 +297,13 @@ vi.mock('electron', () => {
     isDestroyed() {
       return false;
     }
+    isMinimized() {
+      return false;
+    }
+    restore() {}
+    focus() {
+      this.record.focused++;
+    }
     loadURL(url: string) {
       this.record.url = url;
       return Promise.resolve();
@@ -302,6 +319,7 @@ vi.mock('electron', () => {
     once: on,
     quit: () => undefined,
     whenReady: () => Promise.resolve(),
+    isReady: () => rec.windows.length > 0,
     getPath: (name: string) => rec.paths[name] ?? rec.paths['userData'],
     getAppPath: () => rec.appPath,
   };
@@ -338,14 +356,23 @@ vi.mock('electron', () => {
 
 describe('the built main process wires every item in (electron stand-in)', () => {
   let userData: string;
+  const argv = process.argv;
   beforeAll(async () => {
     userData = mkdtempSync(join(tmpdir(), 'zflash-main-'));
     rec.paths = { userData, documents: userData };
     rec.appPath = repo;
+    for (const name of ['launched.iso', 'second.img', 'finder.img.zst'])
+      writeFileSync(join(userData, name), name);
     const main = join(dist, 'main', 'main.js');
     if (!existsSync(main) || !existsSync(join(dist, 'preload', 'preload.cjs')))
       throw new Error('these tests check the built app: run `npm run build:app` first');
-    await import(/* @vite-ignore */ main);
+    // `electron . launched.iso` from the settings folder: a double-click in development.
+    process.argv = ['/x/electron', '--no-sandbox', repo, join(userData, 'launched.iso')];
+    try {
+      await import(/* @vite-ignore */ main);
+    } finally {
+      process.argv = argv;
+    }
     // `whenReady().then(start)`: let start() run.
     await new Promise((r) => setImmediate(r));
     await new Promise((r) => setImmediate(r));
@@ -358,6 +385,39 @@ describe('the built main process wires every item in (electron stand-in)', () =>
   it('holds the single-instance lock and focuses the first window on a second launch', () => {
     expect(rec.singleInstance).toBe(1);
     expect(rec.appHandlers.get('second-instance')).toHaveLength(1);
+  });
+
+  it('gives the window the file it was opened with once, and pushes later ones with a focus', async () => {
+    const own = { senderFrame: { url: 'app://zflash/index.html', parent: null }, sender: {} };
+    const take = () => rec.ipc.get('app:opened-file')?.(own, {});
+    expect(await take()).toEqual({ ok: true, value: join(userData, 'launched.iso') });
+    expect(await take()).toEqual({ ok: true, value: null });
+
+    const win = rec.windows[0];
+    if (!win) throw new Error('no window');
+    win.sent.length = 0;
+    // A second double-click on Windows/Linux: a second launch's argv, relative to its folder.
+    for (const l of rec.appHandlers.get('second-instance') ?? [])
+      l({}, ['/x/electron', repo, '--original-process-start-time=1', 'second.img'], userData);
+    // macOS Finder: open-file, which the app must claim (preventDefault).
+    let claimed = 0;
+    for (const l of rec.appHandlers.get('open-file') ?? [])
+      l({ preventDefault: () => claimed++ }, join(userData, 'finder.img.zst'));
+    // Not images: a folder, a relative path, a missing file.
+    for (const path of [userData, 'finder.img.zst', join(userData, 'gone.iso')])
+      for (const l of rec.appHandlers.get('open-file') ?? []) l({ preventDefault() {} }, path);
+    for (const l of rec.appHandlers.get('second-instance') ?? []) l({}, ['/x/electron', repo], '/');
+
+    expect(claimed).toBe(1);
+    expect(win.sent).toEqual([
+      ['app:file-opened', { path: join(userData, 'second.img') }],
+      ['app:file-opened', { path: join(userData, 'finder.img.zst') }],
+    ]);
+    // Every launch and open request brings the window to the front, image or not.
+    expect(win.focused).toBe(6);
+    // The latest file wins; taken once.
+    expect(await take()).toEqual({ ok: true, value: join(userData, 'finder.img.zst') });
+    expect(await take()).toEqual({ ok: true, value: null });
   });
 
   it('registers app:// as a standard, secure scheme without fetch or CORS powers', () => {

@@ -2,7 +2,7 @@
  * `npm run web` as the e2e specs use it: the built web shell (dist/e2e/web-shell/cli.js, what
  * `npm run web` runs after building) in its own process, with loop devices offered, its own
  * settings folder and HOME (so ~/.ssh is the test's), and the dialog answers the shell takes
- * on its command line (--pick-image, --pick-key, --save-to). The URL it prints — with the
+ * on its command line (--pick-image, --pick-key, --save-to), and --open-file. The URL it prints — with the
  * per-run token after # — is what the page opens. Everything it prints is kept: the private-
  * key spec reads it as the shell's log.
  */
@@ -26,6 +26,8 @@ export interface WebShellArgs {
   readonly pickImage?: string;
   readonly pickKey?: string;
   readonly saveTo?: string;
+  /** `--open-file`: the page starts as if the OS had opened the app with this file. */
+  readonly openFile?: string;
 }
 
 export async function startWebShell(args: WebShellArgs): Promise<WebShellProcess> {
@@ -35,6 +37,7 @@ export async function startWebShell(args: WebShellArgs): Promise<WebShellProcess
   if (args.pickImage) argv.push('--pick-image', args.pickImage);
   if (args.pickKey) argv.push('--pick-key', args.pickKey);
   if (args.saveTo) argv.push('--save-to', args.saveTo);
+  if (args.openFile) argv.push('--open-file', args.openFile);
   const child: ChildProcess = spawn(process.execPath, argv, {
     env: { ...process.env, HOME: args.home, ZFLASH_ALLOW_LOOP: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],

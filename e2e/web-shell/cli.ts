@@ -7,6 +7,7 @@
  *   --pick-image PATH   answer every "choose an image" dialog with PATH (tests, scripts)
  *   --pick-key PATH     answer every "choose a key" dialog with PATH
  *   --save-to PATH      answer every "save diagnostics" dialog with PATH
+ *   --open-file PATH    start as if the OS had opened the app with PATH (a double-clicked image)
  *   --user-data DIR     where settings live (default: ~/.config/zeta-flash-web)
  *
  * ZFLASH_ALLOW_LOOP=1 offers loop devices as drives (Linux), as for the CLI.
@@ -39,6 +40,7 @@ async function main(): Promise<number> {
         'pick-image': { type: 'string' },
         'pick-key': { type: 'string' },
         'save-to': { type: 'string' },
+        'open-file': { type: 'string' },
         'user-data': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -52,7 +54,7 @@ async function main(): Promise<number> {
   }
   if (values.help) {
     process.stdout.write(
-      'npm run web [-- --port N] [--pick-image PATH] [--pick-key PATH] [--save-to PATH] [--user-data DIR]\n',
+      'npm run web [-- --port N] [--pick-image PATH] [--pick-key PATH] [--save-to PATH] [--open-file PATH] [--user-data DIR]\n',
     );
     return 0;
   }
@@ -76,6 +78,7 @@ async function main(): Promise<number> {
     nixosFolder: join(repo, 'nixos'),
     allowLoop: process.platform === 'linux' && process.env['ZFLASH_ALLOW_LOOP'] === '1',
     answers,
+    ...(values['open-file'] ? { openedFile: resolve(values['open-file']) } : {}),
     // The same roster, download cache and catalogue as the zflash command and the app.
     roster: rosterPathFromEnv({ platform: process.platform, env: process.env, homedir: homedir() }),
     cache: defaultCacheDir({ platform: process.platform, env: process.env, homedir: homedir() }),

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { APP } from '../../app/version.js';
+import { OpenedFile } from '../../main/opened-file.js';
 import type { EventChannel, EventOf } from '../../main/ipc/contract.js';
 import { dispatch } from '../../main/ipc/handle.js';
 import { createMainService, type HandlerDeps, type MainService } from '../../main/ipc/handlers.js';
@@ -56,6 +57,11 @@ export interface WebShellOptions {
   readonly allowLoop?: boolean;
   /** Answers every dialog of a kind gets, when no queued answer is waiting (`--pick-image`). */
   readonly answers?: Partial<Record<DialogKind, string>>;
+  /**
+   * As if the OS had opened the app with this file (`--open-file`): the page's first
+   * `app:opened-file` answers it.
+   */
+  readonly openedFile?: string;
   /** A fixed token (tests); default 32 random bytes. */
   readonly token?: string;
   /** Overrides of the handlers' side effects and seams (tests: helper command, scan, run). */
@@ -79,6 +85,8 @@ export interface WebShell {
   readonly service: MainService;
   /** Queues the answer the next dialog of `kind` gets (null: as if cancelled). */
   answerDialog(kind: DialogKind, path: string | null): void;
+  /** As if the OS opened the running app with `path` (a second double-click): kept and pushed. */
+  openFile(path: string): void;
   /** What the last `diagnostics:copy` put on the "clipboard". */
   clipboardText(): string | null;
   close(): Promise<void>;
@@ -139,6 +147,8 @@ export async function startWebShell(opts: WebShellOptions): Promise<WebShell> {
       });
     };
 
+  const openedFile = new OpenedFile(opts.openedFile ?? null);
+
   const service = createMainService({
     app: APP,
     runtime: `node ${process.versions.node} (web shell)`,
@@ -165,6 +175,7 @@ export async function startWebShell(opts: WebShellOptions): Promise<WebShell> {
     },
     // A browser page cannot open a folder on this machine; the answer carries the path.
     openFolder: async () => false,
+    openedFile,
     broadcast,
     // The shell is a front end: it passes its own environment (PATH, to find pkexec).
     helper: { env: process.env },
@@ -300,6 +311,10 @@ export async function startWebShell(opts: WebShellOptions): Promise<WebShell> {
     service,
     answerDialog: (kind, path) => {
       queued[kind].push(path);
+    },
+    openFile: (path) => {
+      openedFile.remember(path);
+      broadcast('app:file-opened', { path });
     },
     clipboardText: () => clipboard,
     async close() {

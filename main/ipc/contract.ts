@@ -236,6 +236,11 @@ export const channels = {
       nixosFolder: z.string(),
     }),
   },
+  /**
+   * The file the OS opened the app with (a double-clicked .iso, .img, .img.zst), once: main
+   * forgets it as it answers, so a window that asks again (a reload) gets null.
+   */
+  'app:opened-file': { request: none, response: absolutePath.nullable() },
   'drives:list': { request: none, response: z.array(assessedDriveSchema) },
   'image:pick': { request: none, response: absolutePath.nullable() },
   'image:inspect': {
@@ -378,6 +383,11 @@ export const events = {
   'flash:session': flashSessionSnapshotSchema,
   /** The menu's "Diagnostics" item: the window opens its diagnostics screen. */
   'app:show-diagnostics': z.object({}).strict(),
+  /**
+   * The OS opened a file while the app runs (a second double-click): the window takes it with
+   * `app:opened-file`, so a file is used once however many windows or asks there are.
+   */
+  'app:file-opened': z.object({ path: absolutePath }).strict(),
   /** The roster changed: a flash was recorded, or a node was seen coming online. */
   'roster:changed': rosterViewSchema,
   'catalog:progress': downloadProgressSchema,

@@ -21,6 +21,7 @@ import type { FlashEvent } from '../../app/flash/events.js';
 import type { FlashManyOutcome, FlashResult } from '../../app/api/plan.js';
 import type { RunJob } from '../../app/api/sessions.js';
 import { deriveWpaPsk } from '../../app/node/wifi.js';
+import { OpenedFile } from '../opened-file.js';
 import type { EventChannel } from './contract.js';
 import { dispatch, type CallContext } from './handle.js';
 import {
@@ -209,6 +210,13 @@ describe('image and keys', () => {
     expect(
       JSON.parse(readFileSync(join(userData, 'settings.json'), 'utf8')).settings.lastImage,
     ).toBe(iso);
+  });
+
+  it('answers the file the OS opened the app with once, then null; null without one', async () => {
+    const { call } = service({ openedFile: new OpenedFile(iso) });
+    expect(await call('app:opened-file')).toBe(iso);
+    expect(await call('app:opened-file')).toBeNull();
+    expect(await service().call('app:opened-file')).toBeNull();
   });
 
   it('reads a public key file and refuses a private key without quoting it', async () => {

@@ -146,6 +146,8 @@ export interface HandlerDeps {
   readonly clipboard: { writeText(text: string): void | Promise<void> };
   /** Opens a folder in the file manager; false when it could not. */
   readonly openFolder: (path: string) => Promise<boolean>;
+  /** The file the OS opened the app with, kept until a window takes it (main/opened-file.ts). */
+  readonly openedFile?: { take(): string | null };
   /** Sends a push event to every window. */
   readonly broadcast: <E extends EventChannel>(event: E, payload: EventOf<E>) => void;
   readonly now?: () => Date;
@@ -500,6 +502,8 @@ export function createMainService(deps: HandlerDeps): MainService {
       allowLoop: deps.allowLoop,
       nixosFolder: deps.paths.nixosFolder,
     }),
+
+    'app:opened-file': async () => deps.openedFile?.take() ?? null,
 
     'drives:list': async () => [...(await scan())],
 

@@ -8,6 +8,7 @@
 /** One method per action, never a generic send (Fiddle's preload; GitHub Desktop's ipc map). */
 export const METHODS = {
   appInfo: 'app:info',
+  takeOpenedFile: 'app:opened-file',
   listDrives: 'drives:list',
   pickImage: 'image:pick',
   inspectImage: 'image:inspect',
@@ -45,6 +46,7 @@ export const EVENT_METHODS = {
   onDriveEvent: 'drives:event',
   onFlashSession: 'flash:session',
   onShowDiagnostics: 'app:show-diagnostics',
+  onFileOpened: 'app:file-opened',
   onRosterChanged: 'roster:changed',
   onDownloadProgress: 'catalog:progress',
 } as const;
