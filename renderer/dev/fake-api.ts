@@ -39,6 +39,8 @@ export interface FakeOptions {
   readonly roster?: readonly RosterNode[];
   /** The installer catalogue; null: none configured (catalog:list fails as it does then). */
   readonly catalog?: Catalog | null;
+  /** The file the OS opened the app with (a double-clicked image); taken once. */
+  readonly openedFile?: string | null;
 }
 
 export interface FakeControl {
@@ -52,6 +54,8 @@ export interface FakeControl {
   finishDownload(): void;
   /** A node answers on the network (mDNS). */
   online(hostname: string, address: string): void;
+  /** The OS opens the running app with a file (a second double-click): kept and pushed. */
+  openFile(path: string): void;
   /** Every request the page made, in order (channel and request). */
   readonly calls: { method: string; request: unknown }[];
   readonly settings: Settings;
@@ -315,6 +319,8 @@ export function createFakeApi(opts: FakeOptions = {}): { api: ZflashApi; control
   const diagListeners = new Set<Listener<Record<string, never>>>();
   const rosterListeners = new Set<Listener<RosterView>>();
   const downloadListeners = new Set<Listener<DownloadProgress>>();
+  const fileListeners = new Set<Listener<{ path: string }>>();
+  let openedFile: string | null = opts.openedFile ?? null;
   let roster: RosterNode[] = [...(opts.roster ?? [])];
   const catalog: Catalog | null = opts.catalog === undefined ? SAMPLE_CATALOG : opts.catalog;
   let download: {
@@ -530,6 +536,12 @@ export function createFakeApi(opts: FakeOptions = {}): { api: ZflashApi; control
           nixosFolder: '/opt/zeta-flash/nixos',
         }),
       );
+    },
+    async takeOpenedFile() {
+      record('takeOpenedFile');
+      const path = openedFile;
+      openedFile = null;
+      return later(ok(path));
     },
     async listDrives() {
       record('listDrives');
@@ -868,6 +880,11 @@ export function createFakeApi(opts: FakeOptions = {}): { api: ZflashApi; control
       diagListeners.add(listener);
       signal.addEventListener('abort', () => diagListeners.delete(listener), { once: true });
     },
+    onFileOpened(listener, { signal }) {
+      if (signal.aborted) return;
+      fileListeners.add(listener);
+      signal.addEventListener('abort', () => fileListeners.delete(listener), { once: true });
+    },
     onRosterChanged(listener, { signal }) {
       if (signal.aborted) return;
       rosterListeners.add(listener);
@@ -885,6 +902,10 @@ export function createFakeApi(opts: FakeOptions = {}): { api: ZflashApi; control
   };
 
   const control: FakeControl = {
+    openFile(path) {
+      openedFile = path;
+      for (const l of fileListeners) l({ path });
+    },
     plug(drive) {
       drives = [...drives.filter((d) => d.drive.device !== drive.drive.device), drive];
       for (const l of driveListeners) l({ type: 'attach', drive });

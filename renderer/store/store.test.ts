@@ -162,6 +162,51 @@ describe('the wizard store', () => {
     });
   });
 
+  it('starts with the file the OS opened the app with, inspected, over the remembered image', async () => {
+    const { s, control } = await started({
+      openedFile: '/home/op/Downloads/zeta-installer.iso',
+      settings: { lastImage: '/images/last-time.iso' },
+    });
+    await until(() => s().image.info !== null);
+    expect(s().shell.step).toEqual({ kind: 'image' });
+    expect(s().image.path).toBe('/home/op/Downloads/zeta-installer.iso');
+    expect(s().image.info?.path).toBe('/home/op/Downloads/zeta-installer.iso');
+    // Asked once, after every event was subscribed; the same inspection as a pick.
+    expect(control.calls.filter((c) => c.method === 'takeOpenedFile')).toHaveLength(1);
+    expect(control.calls.filter((c) => c.method === 'inspectImage')).toEqual([
+      { method: 'inspectImage', request: { path: '/home/op/Downloads/zeta-installer.iso' } },
+    ]);
+  });
+
+  it('a file opened later replaces the image; on a review it goes back to the image step', async () => {
+    const { s, control } = await started();
+    await s().useImage('/images/zeta.iso');
+    await s().prepare();
+    expect(s().shell.step.kind).toBe('review');
+    control.openFile('/images/other-zeta.iso');
+    await until(() => s().image.info?.path === '/images/other-zeta.iso');
+    expect(s().shell.step).toEqual({ kind: 'image' });
+    // Taken once: a second window asking now gets nothing.
+    expect(await s().api.takeOpenedFile()).toEqual({ ok: true, value: null });
+  });
+
+  it('a file opened during a flash changes nothing and says so', async () => {
+    const { s, control } = await started();
+    await s().useImage('/images/zeta.iso');
+    await s().prepare();
+    await s().startFlash();
+    control.progress('/dev/sdb', 'writing', 20);
+    const before = control.calls.length;
+    control.openFile('/images/other-zeta.iso');
+    await until(() => s().shell.notices.some((n) => n.code === 'OPENED_DURING_FLASH'));
+    expect(s().shell.notices.at(-1)?.message).toMatch(
+      /^other-zeta\.iso was not opened: a stick is being written/,
+    );
+    expect(s().image.path).toBe('/images/zeta.iso');
+    expect(s().shell.step.kind).toBe('flashing');
+    expect(control.calls.slice(before).map((c) => c.method)).toEqual(['takeOpenedFile']);
+  });
+
   it('remembers the keys for the next window, as public lines only', async () => {
     const { s, control } = await started();
     expect(control.settings.keyLines).toHaveLength(1);

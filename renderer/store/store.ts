@@ -75,12 +75,17 @@ function shellActions(
       api.onDownloadProgress((progress) => set((s) => ({ catalog: { ...s.catalog, progress } })), {
         signal,
       });
+      // A file the OS opened the running app with (a second double-click): main keeps it
+      // until a window takes it, so it is used once.
+      api.onFileOpened(() => void get().takeOpenedFile(), { signal });
 
       // What the first screen needs before it takes input; the rest loads behind it.
-      const [info, settings, flashes] = await Promise.all([
+      // The file the OS opened the app with (a double-clicked image) is asked once, here.
+      const [info, settings, flashes, opened] = await Promise.all([
         settle(() => api.appInfo()),
         settle(() => api.getSettings()),
         settle(() => api.flashState()),
+        settle(() => api.takeOpenedFile()),
       ]);
       if (signal.aborted) return;
       patchShell({
@@ -112,6 +117,8 @@ function shellActions(
 
       const remembered = settings.ok ? settings.value.settings : null;
       await Promise.all([
+        // First, so the image it sets wins over the image remembered from the last run.
+        opened.ok && opened.value ? get().openImageFile(opened.value) : null,
         get().refreshDrives(),
         get().suggestName(),
         get().loadRoster(),

@@ -141,6 +141,10 @@ export interface Actions {
   pickImage(): Promise<void>;
   useImage(path: string): Promise<void>;
   dropImage(file: File): Promise<void>;
+  /** Asks main for the file the OS opened the app with (once) and opens it. */
+  takeOpenedFile(): Promise<void>;
+  /** A file the OS opened the app with: used as a pick in the image step, unless a flash runs. */
+  openImageFile(path: string): Promise<void>;
 
   setHostname(value: string): void;
   suggestName(): Promise<void>;
