@@ -794,7 +794,9 @@ describe('every check, against mkfs.vfat, mtools and fsck.fat', () => {
       .catch((e: unknown) => e as ZflashError);
     expect(err).toMatchObject({
       code: 'ZFLASH_INTERNAL',
+      kind: 'bug',
       message: 'An earlier write to this FAT filesystem failed part-way; it must be opened again.',
+      hint: 'This is a bug in Zeta Flash; report it.',
     });
     await expect(vol.commitPlan(plan)).rejects.toMatchObject({ code: 'ZFLASH_INTERNAL' });
   });
@@ -950,7 +952,7 @@ describe('edges a real ESP reaches: high clusters, full volumes, holes, other to
     expect((await back.readFile('zeta-authorized-keys.pub'))?.toString()).toBe(KEYS);
   });
 
-  it('FAT32 FSInfo: no hint change when nothing is allocated, 0xFFFFFFFF once the last cluster is taken', async () => {
+  it('FAT32 FSInfo hint: past one cluster, unchanged by an empty file, the last cluster, then 0xFFFFFFFF', async () => {
     // A 3 MiB FAT32 (as mkfs.vfat -F 32 makes it: fsck.fat judges it, mtools cannot).
     const img = `${tmp.path}/fsinfo-full.img`;
     run('mkfs.vfat', [
@@ -962,20 +964,25 @@ describe('edges a real ESP reaches: high clusters, full volumes, holes, other to
     const vol = await FatVolume.open(dev);
     const g = vol.geometry;
     const at = g.fsInfoSector * g.bytesPerSector;
-    const hint = dev.buffer.readUInt32LE(at + 492);
-    const free = dev.buffer.readUInt32LE(at + 488);
-    // An empty file takes a directory slot and no cluster.
+    const fsinfo = () => [dev.buffer.readUInt32LE(at + 488), dev.buffer.readUInt32LE(at + 492)];
+    // One cluster (the one after the root): the hint moves past it.
+    await vol.writeRootFiles([{ name: 'ONE.BIN', data: Buffer.from('1') }]);
+    const [free] = fsinfo();
+    expect(fsinfo()).toEqual([free, g.rootCluster + 2]);
+    // An empty file takes a directory slot and no cluster: the hint stays where it was.
     await vol.writeRootFiles([{ name: 'EMPTY.TXT', data: Buffer.alloc(0) }]);
-    expect([dev.buffer.readUInt32LE(at + 488), dev.buffer.readUInt32LE(at + 492)]).toEqual([
-      free,
-      hint,
+    expect(fsinfo()).toEqual([free, g.rootCluster + 2]);
+    // All but the last cluster of the volume: the hint is that last cluster.
+    const last = g.clusterCount + 1;
+    await vol.writeRootFiles([
+      { name: 'MOST.BIN', data: Buffer.alloc(vol.freeBytes - g.clusterSize, 7) },
     ]);
-    // Every free cluster, up to the last one of the volume.
+    expect(fsinfo()).toEqual([1, last]);
+    // The last one too: no free cluster left to hint at.
     await vol.writeRootFiles([{ name: 'ALL.BIN', data: Buffer.alloc(vol.freeBytes, 7) }]);
     expect(vol.freeBytes).toBe(0);
-    expect([dev.buffer.readUInt32LE(at + 488), dev.buffer.readUInt32LE(at + 492)]).toEqual([
-      0, 0xffffffff,
-    ]);
+    expect(vol.findInRoot('ALL.BIN')?.firstCluster).toBe(last);
+    expect(fsinfo()).toEqual([0, 0xffffffff]);
     writeFileSync(img, dev.buffer);
     const judge = fsckListing(img);
     expect({ status: judge.status, remarks: judge.remarks }).toEqual({
@@ -1250,7 +1257,13 @@ describe('edges a real ESP reaches: high clusters, full volumes, holes, other to
     const b = await FatVolume.open(dev);
     const plan = await a.planRootFiles(payload('a'));
     const before = Buffer.from(dev.buffer);
-    await expect(b.commitPlan(plan)).rejects.toMatchObject({ code: 'ZFLASH_INTERNAL' });
+    // Said as the bug it is, not as a damaged stick.
+    await expect(b.commitPlan(plan)).rejects.toMatchObject({
+      kind: 'bug',
+      code: 'ZFLASH_INTERNAL',
+      message: 'A FAT write plan was committed after the filesystem had changed since it was made.',
+      hint: 'This is a bug in Zeta Flash; report it.',
+    });
     expect(dev.buffer.equals(before)).toBe(true);
   });
 
