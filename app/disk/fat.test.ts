@@ -385,6 +385,37 @@ describe('FAT type decision', () => {
       }),
     );
   });
+  it('draws the FAT12/16 line and the FAT16 limit where Linux and dosfstools do', () => {
+    // fs/fat: FAT12 up to MAX_FAT12 = 4084 clusters; a 16-bit FAT up to MAX_FAT16 = 65 524.
+    // 4 reserved sectors, two FATs, a 512-entry root (32 sectors), one sector per cluster.
+    const geo = (fat16: number, clusters: number) => {
+      const total = 4 + 2 * fat16 + 32 + clusters;
+      return parseGeometry(bootSector({ fat16, fat32: 0, total, rootEntries: 512 }), total * 512);
+    };
+    expect(geo(16, 4084)).toMatchObject({ fatType: 12, clusterCount: 4084 });
+    expect(geo(16, 4085)).toMatchObject({ fatType: 16, clusterCount: 4085 });
+    expect(geo(256, 65524)).toMatchObject({ fatType: 16, clusterCount: 65524 });
+    expect(() => geo(256, 65525)).toThrow(/65525 clusters, more than FAT16 can address/);
+  });
+
+  it('accepts a FAT exactly as large as its clusters need, and refuses one entry less', () => {
+    // 16 sectors of FAT16 hold 4096 entries: clusters 2..4095, so 4094 clusters.
+    const fat16 = (clusters: number) => {
+      const total = 4 + 2 * 16 + 32 + clusters;
+      return () =>
+        parseGeometry(bootSector({ fat16: 16, fat32: 0, total, rootEntries: 512 }), total * 512);
+    };
+    expect(fat16(4094)()).toMatchObject({ fatType: 16, clusterCount: 4094 });
+    expect(fat16(4095)).toThrow(/its FAT is smaller than its cluster count needs/);
+    // 64 sectors of FAT32 hold 8192 entries: 8190 clusters.
+    const fat32 = (clusters: number) => {
+      const total = 4 + 2 * 64 + clusters;
+      return () =>
+        parseGeometry(bootSector({ fat16: 0, fat32: 64, total, rootEntries: 0 }), total * 512);
+    };
+    expect(fat32(8190)()).toMatchObject({ fatType: 32, clusterCount: 8190 });
+    expect(fat32(8191)).toThrow(/its FAT is smaller than its cluster count needs/);
+  });
 });
 
 describe('plan and commit', () => {
@@ -510,6 +541,9 @@ describe('every check, against mkfs.vfat, mtools and fsck.fat', () => {
     expect(err?.message).toBe(
       "The EFI System Partition's FAT filesystem is damaged: its FAT is smaller than its cluster count needs.",
     );
+    // A partition of one sector holding the boot sector: truncated, not unreadable.
+    err = await opening(base.subarray(0, 512));
+    expect(err?.code).toBe('ZFLASH_IMAGE_TRUNCATED');
     err = await opening(base.subarray(0, 511));
     expect(err?.message).toContain('the partition is too small to hold a boot sector.');
   });
@@ -760,7 +794,9 @@ describe('every check, against mkfs.vfat, mtools and fsck.fat', () => {
       .catch((e: unknown) => e as ZflashError);
     expect(err).toMatchObject({
       code: 'ZFLASH_INTERNAL',
+      kind: 'bug',
       message: 'An earlier write to this FAT filesystem failed part-way; it must be opened again.',
+      hint: 'This is a bug in Zeta Flash; report it.',
     });
     await expect(vol.commitPlan(plan)).rejects.toMatchObject({ code: 'ZFLASH_INTERNAL' });
   });
@@ -813,6 +849,30 @@ describe('long names and labels as mtools reads them, also when damaged', () => 
     expect((await names(lbl)).includes(long)).toBe(false);
   });
 
+  it('shows the 8.3 name when a middle slot belongs elsewhere or the last slot is missing, as mdir does', async () => {
+    const { img, buf, vol, root } = await withLong('lfnpart');
+    const entry = vol.listRoot().find((e) => e.name === long)!;
+    expect(entry.slotCount).toBe(3);
+    const alias = entry.shortName;
+    const shown = `${alias.slice(0, 8).trimEnd()}.${alias.slice(8).trimEnd()}`;
+    const at = (k: number) => root + (entry.slot + k) * 32;
+    // 5. The second slot (ordinal 1) carries another checksum: not part of this name.
+    const mid = Buffer.from(buf);
+    mid[at(1) + 13] = (mid[at(1) + 13] ?? 0) ^ 0xff;
+    // 6. The 8.3 entry moved over the slot of ordinal 1: the sequence never reaches 1.
+    const cut = Buffer.from(buf);
+    buf.copy(cut, at(1), at(2), at(2) + 32);
+    cut[at(2)] = 0xe5;
+    for (const [what, damaged] of [
+      ['middle checksum', mid],
+      ['ordinal 1 missing', cut],
+    ] as const) {
+      expect(await names(damaged), what).toEqual([shown, 'abcdefghij.tx', 'after.txt']);
+      writeFileSync(img, damaged);
+      expect(run('mdir', ['-b', '-i', img, '::/']), what).toContain(`::/${shown}\n`);
+    }
+  });
+
   it('takes the label from the root directory first, then from the boot sector', async () => {
     const img = buildEsp(`${tmp.path}/label.img`, { fat: 12 });
     const buf = readFileSync(img);
@@ -858,5 +918,370 @@ describe('FSInfo (FAT32)', () => {
       await (await FatVolume.open(d)).writeRootFiles([{ name: 'B.BIN', data: Buffer.from('x') }]);
       expect(d.buffer.subarray(at, at + 512).equals(before), String(off)).toBe(true);
     }
+  });
+});
+
+describe('edges a real ESP reaches: high clusters, full volumes, holes, other tools', () => {
+  const bytesOf = (img: string) => new MemoryDevice(readFileSync(img));
+  /** A file's bytes as mcopy copies it out. */
+  const mcopyOut = (img: string, name: string) => {
+    const out = `${tmp.path}/out-${name}`;
+    run('mcopy', ['-n', '-i', img, `::/${name}`, out]);
+    return readFileSync(out);
+  };
+
+  it('a FAT32 file past cluster 65 535 keeps the high word of its first cluster, both ways', async () => {
+    // 40 MiB of 512-byte clusters (~81 000): a 34 MB file written by mcopy pushes what comes
+    // after it above cluster 65 535, where the 8.3 entry's high word (offset 20) matters.
+    const img = buildEsp(`${tmp.path}/high32.img`, {
+      fat: 32,
+      files: { 'fill.bin': Buffer.alloc(34_000_000, 1), 'late.txt': 'late\n' },
+    });
+    const dev = bytesOf(img);
+    const vol = await FatVolume.open(dev);
+    const late = vol.findInRoot('late.txt')!;
+    expect(late.firstCluster).toBeGreaterThan(0xffff);
+    expect((await vol.readFile('late.txt'))?.toString()).toBe('late\n');
+    await vol.writeRootFiles(payload('high'));
+    writeFileSync(img, dev.buffer);
+    fsckClean(img);
+    expect(vol.findInRoot('zeta-node.json')!.firstCluster).toBeGreaterThan(0xffff);
+    expect(mtype(img, 0, 'zeta-hostname.txt')).toBe('high\n');
+    expect(mtype(img, 0, 'zeta-node.json')).toContain('"hostname":"high"');
+    const back = await FatVolume.open(bytesOf(img));
+    expect((await back.readFile('zeta-authorized-keys.pub'))?.toString()).toBe(KEYS);
+  });
+
+  it('FAT32 FSInfo hint: past one cluster, unchanged by an empty file, the last cluster, then 0xFFFFFFFF', async () => {
+    // A 3 MiB FAT32 (as mkfs.vfat -F 32 makes it: fsck.fat judges it, mtools cannot).
+    const img = `${tmp.path}/fsinfo-full.img`;
+    run('mkfs.vfat', [
+      ...['--invariant', '-i', '12345678', '-n', 'EFIBOOT', '-F', '32', '-S', '512', '-s', '2'],
+      ...['-C', img, '3072'],
+    ]);
+    const pristine = fsckListing(img);
+    const dev = bytesOf(img);
+    const vol = await FatVolume.open(dev);
+    const g = vol.geometry;
+    const at = g.fsInfoSector * g.bytesPerSector;
+    const fsinfo = () => [dev.buffer.readUInt32LE(at + 488), dev.buffer.readUInt32LE(at + 492)];
+    // One cluster (the one after the root): the hint moves past it.
+    await vol.writeRootFiles([{ name: 'ONE.BIN', data: Buffer.from('1') }]);
+    const [free] = fsinfo();
+    expect(fsinfo()).toEqual([free, g.rootCluster + 2]);
+    // An empty file takes a directory slot and no cluster: the hint stays where it was.
+    await vol.writeRootFiles([{ name: 'EMPTY.TXT', data: Buffer.alloc(0) }]);
+    expect(fsinfo()).toEqual([free, g.rootCluster + 2]);
+    // All but the last cluster of the volume: the hint is that last cluster.
+    const last = g.clusterCount + 1;
+    await vol.writeRootFiles([
+      { name: 'MOST.BIN', data: Buffer.alloc(vol.freeBytes - g.clusterSize, 7) },
+    ]);
+    expect(fsinfo()).toEqual([1, last]);
+    // The last one too: no free cluster left to hint at.
+    await vol.writeRootFiles([{ name: 'ALL.BIN', data: Buffer.alloc(vol.freeBytes, 7) }]);
+    expect(vol.freeBytes).toBe(0);
+    expect(vol.findInRoot('ALL.BIN')?.firstCluster).toBe(last);
+    expect(fsinfo()).toEqual([0, 0xffffffff]);
+    writeFileSync(img, dev.buffer);
+    const judge = fsckListing(img);
+    expect({ status: judge.status, remarks: judge.remarks }).toEqual({
+      status: 0,
+      remarks: pristine.remarks,
+    });
+    expect(judge.usedClusters).toBe(judge.totalClusters);
+  });
+
+  it('a FAT12 file that takes every cluster is read, and replaced, without being taken for a loop', async () => {
+    const img = buildEsp(`${tmp.path}/allclusters.img`, { fat: 12 });
+    const dev = bytesOf(img);
+    const vol = await FatVolume.open(dev);
+    const data = randomBytes(vol.freeBytes);
+    await vol.writeRootFiles([{ name: 'all.bin', data }]);
+    expect(vol.freeBytes).toBe(0);
+    writeFileSync(img, dev.buffer);
+    fsckClean(img);
+    const back = await FatVolume.open(bytesOf(img));
+    expect((await back.readFile('all.bin'))?.equals(data)).toBe(true);
+    await back.writeRootFiles([{ name: 'all.bin', data: Buffer.from('small\n') }]);
+    expect((await back.readFile('all.bin'))?.toString()).toBe('small\n');
+  });
+
+  it('reads a fragmented file mcopy wrote, and writes one into the holes mdel left', async () => {
+    const img = buildEsp(`${tmp.path}/holes.img`, { fat: 12 });
+    const cs = (await FatVolume.open(bytesOf(img))).geometry.clusterSize;
+    for (const n of ['a', 'b', 'c', 'd']) {
+      writeFileSync(`${tmp.path}/${n}.bin`, randomBytes(cs));
+      run('mcopy', ['-i', img, `${tmp.path}/${n}.bin`, `::/${n}.bin`]);
+    }
+    run('mdel', ['-i', img, '::/a.bin', '::/c.bin']);
+    // Clusters a b c d, then a and c deleted: mcopy puts e.bin in a's hole, c's hole and
+    // past d (2, 4, 6, 7); with b and d deleted too, ours lands in 3, 5, 8, 9.
+    const e = randomBytes(3 * cs + 100);
+    writeFileSync(`${tmp.path}/e.bin`, e);
+    run('mcopy', ['-i', img, `${tmp.path}/e.bin`, '::/e.bin']);
+    run('mdel', ['-i', img, '::/b.bin', '::/d.bin']);
+    const dev = bytesOf(img);
+    const vol = await FatVolume.open(dev);
+    expect((await vol.readFile('e.bin'))?.equals(e)).toBe(true);
+    // Ours: first fit into the holes b.bin and d.bin left, then past e.bin.
+    const f = randomBytes(4 * cs);
+    await vol.writeRootFiles([{ name: 'f.bin', data: f }]);
+    writeFileSync(img, dev.buffer);
+    fsckClean(img);
+    expect(mcopyOut(img, 'f.bin').equals(f)).toBe(true);
+    const back = await FatVolume.open(bytesOf(img));
+    expect((await back.readFile('f.bin'))?.equals(f)).toBe(true);
+    expect((await back.readFile('e.bin'))?.equals(e)).toBe(true);
+  });
+
+  it('writes long-name slots and 8.3 aliases byte for byte as mcopy does', async () => {
+    // 24, 13 and 26 characters (no terminator when the name fills its slots), names just
+    // past 8.3, and one that is plain 8.3 (no long name at all).
+    const names = [
+      'zeta-authorized-keys.pub',
+      'thirteen-char',
+      'twenty-six-characters-name',
+      'ABCDEFGHI.TXT',
+      'ABCD.TXTX',
+      'A.B.C',
+      'ABCDEFGH.TXT',
+      'NOEXTNAM',
+    ];
+    const theirs = buildEsp(`${tmp.path}/lfn-mcopy.img`, {
+      fat: 12,
+      files: Object.fromEntries(names.map((n) => [n, 'x\n'])),
+    });
+    const ours = buildEsp(`${tmp.path}/lfn-ours.img`, { fat: 12 });
+    const dev = bytesOf(ours);
+    await (
+      await FatVolume.open(dev)
+    ).writeRootFiles(names.map((name) => ({ name, data: Buffer.from('x\n') })));
+    writeFileSync(ours, dev.buffer);
+    fsckClean(ours);
+    expect(mdirNames(ours, 0).sort()).toEqual([...names].sort());
+    const slots = async (img: string) => {
+      const buf = readFileSync(img);
+      const vol = await FatVolume.open(new MemoryDevice(buf));
+      const root = vol.geometry.rootDirOffset;
+      return Object.fromEntries(
+        vol.listRoot().map((e) => {
+          const raw = buf.subarray(root + e.slot * 32, root + (e.slot + e.slotCount) * 32);
+          // Every long-name slot whole; of the 8.3 entry its name, attributes and case bits.
+          return [e.name, raw.subarray(0, raw.length - 32 + 13).toString('hex')];
+        }),
+      );
+    };
+    const want = await slots(theirs);
+    expect(Object.keys(want).sort()).toEqual([...names].sort());
+    expect(await slots(ours)).toEqual(want);
+  });
+
+  it('takes the label from its root entry even after long-name slots (mlabel on a used root)', async () => {
+    const img = `${tmp.path}/label-late.img`;
+    run('mkfs.vfat', ['--invariant', '-i', '12345678', '-C', img, '3072']);
+    writeFileSync(`${tmp.path}/long-named-file.txt`, 'x');
+    run('mcopy', ['-i', img, `${tmp.path}/long-named-file.txt`, '::/long-named-file.txt']);
+    run('mlabel', ['-i', img, '::LATELBL']);
+    expect(run('mlabel', ['-s', '-i', img, '::'])).toContain('LATELBL');
+    const vol = await FatVolume.open(bytesOf(img));
+    expect(vol.label).toBe('LATELBL');
+    expect(vol.listRoot().map((e) => e.name)).toEqual(['long-named-file.txt']);
+  });
+
+  it('reads empty files and folders as mtools shows them, and replaces an empty file', async () => {
+    const img = buildEsp(`${tmp.path}/empty.img`, {
+      fat: 16,
+      files: { 'EFI/BOOT/grub.cfg': 'x', 'empty.txt': '' },
+    });
+    const dev = bytesOf(img);
+    const vol = await FatVolume.open(dev);
+    expect(vol.findInRoot('empty.txt')?.firstCluster).toBe(0);
+    expect((await vol.readFile('empty.txt'))?.length).toBe(0);
+    expect(await vol.readFile('EFI')).toBeNull();
+    await vol.writeRootFiles([
+      { name: 'empty.txt', data: Buffer.from('now full\n') },
+      { name: 'zeta-empty.txt', data: Buffer.alloc(0) },
+    ]);
+    await vol.writeRootFiles([{ name: 'zeta-empty.txt', data: Buffer.from('y\n') }]);
+    writeFileSync(img, dev.buffer);
+    fsckClean(img);
+    expect(mtype(img, 0, 'empty.txt')).toBe('now full\n');
+    expect(mtype(img, 0, 'zeta-empty.txt')).toBe('y\n');
+  });
+
+  it('ends chains at every end mark, 0xFF8 / 0xFFF8 / 0x0FFFFFF8 as well as all ones', async () => {
+    for (const [bits, mark] of [
+      [16, 0xfff8],
+      [32, 0x0ffffff8],
+    ] as const) {
+      const img = buildEsp(`${tmp.path}/endmark${bits}.img`, {
+        fat: bits,
+        files: { 'one.txt': 'one\n' },
+      });
+      const buf = readFileSync(img);
+      const g = parseGeometry(buf, buf.length);
+      const c = (await FatVolume.open(new MemoryDevice(buf))).findInRoot('one.txt')!.firstCluster;
+      for (let copy = 0; copy < g.numFats; copy++) {
+        const off = (g.reservedSectors + copy * g.sectorsPerFat) * g.bytesPerSector;
+        if (bits === 16) buf.writeUInt16LE(mark, off + c * 2);
+        else buf.writeUInt32LE(mark, off + c * 4);
+      }
+      writeFileSync(img, buf);
+      expect(mtype(img, 0, 'one.txt')).toBe('one\n');
+      const vol = await FatVolume.open(new MemoryDevice(buf));
+      expect((await vol.readFile('one.txt'))?.toString(), `FAT${bits}`).toBe('one\n');
+    }
+  });
+
+  it('keeps the four reserved bits of FAT32 entries it changes', async () => {
+    const img = buildEsp(`${tmp.path}/reserved32.img`, { fat: 32 });
+    const buf = readFileSync(img);
+    const g = parseGeometry(buf, buf.length);
+    const vol0 = await FatVolume.open(new MemoryDevice(Buffer.from(buf)));
+    // The next clusters a write takes: free, but with the reserved bits set (in both copies).
+    const firstFree = g.rootCluster + 1;
+    for (let copy = 0; copy < g.numFats; copy++) {
+      const off = (g.reservedSectors + copy * g.sectorsPerFat) * g.bytesPerSector;
+      for (let c = firstFree; c < firstFree + 3; c++) buf.writeUInt32LE(0xf0000000, off + c * 4);
+    }
+    const dev = new MemoryDevice(buf);
+    const vol = await FatVolume.open(dev);
+    expect(vol.freeBytes).toBe(vol0.freeBytes);
+    await vol.writeRootFiles([{ name: 'TWO.BIN', data: Buffer.alloc(2 * g.clusterSize, 3) }]);
+    const entry = vol.findInRoot('TWO.BIN')!;
+    expect(entry.firstCluster).toBe(firstFree);
+    const fat = dev.buffer.subarray(g.reservedSectors * g.bytesPerSector);
+    expect([fat.readUInt32LE(firstFree * 4), fat.readUInt32LE((firstFree + 1) * 4)]).toEqual([
+      (0xf0000000 | (firstFree + 1)) >>> 0,
+      0xffffffff,
+    ]);
+    writeFileSync(img, dev.buffer);
+    expect(mcopyOut(img, 'TWO.BIN').equals(Buffer.alloc(2 * g.clusterSize, 3))).toBe(true);
+  });
+
+  it('rewrites a second FAT copy that differs where the write changes nothing', async () => {
+    const img = buildEsp(`${tmp.path}/fat2.img`, { fat: 12 });
+    const buf = readFileSync(img);
+    const g = parseGeometry(buf, buf.length);
+    // Cluster 1500 marked used in the second copy only: its last FAT sector.
+    const c = 1500;
+    const off = (g.reservedSectors + g.sectorsPerFat) * g.bytesPerSector + c + (c >> 1);
+    const v = buf.readUInt16LE(off);
+    buf.writeUInt16LE(c & 1 ? (v & 0xf) | (0xfff << 4) : (v & 0xf000) | 0xfff, off);
+    writeFileSync(img, buf);
+    expect(() => fsckClean(img)).toThrow(/FATs differ/);
+    const dev = new MemoryDevice(buf);
+    const vol = await FatVolume.open(dev);
+    await vol.writeRootFiles(payload('n'));
+    writeFileSync(img, dev.buffer);
+    fsckClean(img);
+    expect(await (await FatVolume.open(bytesOf(img))).fatsIdentical()).toBe(true);
+  });
+
+  it('grows a FAT32 root into a cluster that held deleted data, writing only sectors that change', async () => {
+    // 4 KiB clusters (8 sectors, 128 slots): the free cluster after the root holds 1000 bytes
+    // a deleted file left, so its first two sectors hold old data and the other six are zero.
+    const img = `${tmp.path}/grow32.img`;
+    run('mkfs.vfat', [
+      '--invariant',
+      '-i',
+      '12345678',
+      '-n',
+      'EFIBOOT',
+      '-F',
+      '32',
+      '-S',
+      '512',
+      '-s',
+      '8',
+      '-C',
+      img,
+      String(4 * 1024),
+    ]);
+    // (mtools cannot write a FAT32 of so few clusters: the old data is put there directly.)
+    const original = readFileSync(img);
+    const pristine = fsckListing(img);
+    const g0 = parseGeometry(original, original.length);
+    randomBytes(1000).copy(original, g0.dataOffset + (g0.rootCluster + 1 - 2) * g0.clusterSize);
+    const overlay = new OverlayDevice(new MemoryDevice(Buffer.from(original)));
+    const vol = await FatVolume.open(overlay);
+    // 45 names of three slots each and the label: 136 slots, more than one cluster holds.
+    // Empty files take no cluster, so the root grows into the old file's cluster.
+    const files = Array.from({ length: 45 }, (_, i) => ({
+      name: `a-long-file-name-${String(i).padStart(2, '0')}.txt`,
+      data: Buffer.alloc(0),
+    }));
+    const plan = await vol.planRootFiles(files);
+    expect(plan.rootClusters).toEqual([vol.geometry.rootCluster, vol.geometry.rootCluster + 1]);
+    const bps = vol.geometry.bytesPerSector;
+    for (const w of plan.writes) {
+      for (let s = 0; s < w.data.length; s += bps) {
+        const before = original.subarray(w.offset + s, w.offset + s + bps);
+        expect(w.data.subarray(s, s + bps).equals(before), `sector at ${w.offset + s}`).toBe(false);
+      }
+    }
+    await vol.commitPlan(plan);
+    writeFileSync(img, await overlay.read(0, overlay.size));
+    const judge = fsckListing(img);
+    expect({ status: judge.status, remarks: judge.remarks }).toEqual({
+      status: 0,
+      remarks: pristine.remarks,
+    });
+    expect(judge.paths.sort()).toEqual(['/EFIBOOT', ...files.map((f) => `/${f.name}`)].sort());
+    const back = await FatVolume.open(bytesOf(img));
+    expect(back.listRoot().map((e) => e.name)).toEqual(files.map((f) => f.name));
+  });
+
+  it('replacing a file leaves the entry after it alone', async () => {
+    const img = buildEsp(`${tmp.path}/next-entry.img`, {
+      fat: 12,
+      files: { 'zeta-hostname.txt': 'old\n', 'keep.txt': 'keep\n' },
+    });
+    const dev = bytesOf(img);
+    const vol = await FatVolume.open(dev);
+    const before = vol.listRoot().map((e) => e.name);
+    expect(before.indexOf('keep.txt')).toBe(before.indexOf('zeta-hostname.txt') + 1);
+    await vol.writeRootFiles([{ name: 'zeta-hostname.txt', data: Buffer.from('new\n') }]);
+    writeFileSync(img, dev.buffer);
+    fsckClean(img);
+    expect(mdirNames(img, 0).sort()).toEqual(['keep.txt', 'zeta-hostname.txt']);
+    expect(mtype(img, 0, 'keep.txt')).toBe('keep\n');
+    expect(mtype(img, 0, 'zeta-hostname.txt')).toBe('new\n');
+  });
+
+  it('refuses a plan made on another volume, writing nothing', async () => {
+    const img = buildEsp(`${tmp.path}/othervol.img`, { fat: 12 });
+    const a = await FatVolume.open(bytesOf(img));
+    const dev = bytesOf(img);
+    const b = await FatVolume.open(dev);
+    const plan = await a.planRootFiles(payload('a'));
+    const before = Buffer.from(dev.buffer);
+    // Said as the bug it is, not as a damaged stick.
+    await expect(b.commitPlan(plan)).rejects.toMatchObject({
+      kind: 'bug',
+      code: 'ZFLASH_INTERNAL',
+      message: 'A FAT write plan was committed after the filesystem had changed since it was made.',
+      hint: 'This is a bug in Zeta Flash; report it.',
+    });
+    expect(dev.buffer.equals(before)).toBe(true);
+  });
+
+  it('numbers aliases past ~9 as Windows does, and fsck.fat finds no duplicate', async () => {
+    const img = buildEsp(`${tmp.path}/tails.img`, { fat: 12 });
+    const dev = bytesOf(img);
+    const vol = await FatVolume.open(dev);
+    const files = Array.from({ length: 11 }, (_, i) => ({
+      name: `zeta-file-${i}.txt`,
+      data: Buffer.from(`${i}\n`),
+    }));
+    await vol.writeRootFiles(files);
+    writeFileSync(img, dev.buffer);
+    fsckClean(img);
+    const short = new Map(vol.listRoot().map((e) => [e.name, e.shortName]));
+    expect(short.get('zeta-file-8.txt')).toBe('ZETA-F~9TXT');
+    expect(short.get('zeta-file-9.txt')).toBe('ZETA-~10TXT');
+    expect(short.get('zeta-file-10.txt')).toBe('ZETA-~11TXT');
+    expect(mtype(img, 0, 'zeta-file-10.txt')).toBe('10\n');
   });
 });
