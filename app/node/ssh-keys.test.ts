@@ -3,7 +3,7 @@
 // built by hand here and still judged by ssh-keygen.
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import {
   readSshKeyFile,
   recheckKey,
 } from './ssh-keys.js';
+import type { SshPublicKey } from './types.js';
 
 let dir: string;
 
@@ -906,5 +907,83 @@ describe('markers, SSH2 blocks and comments, exactly', () => {
     expect(recheckKey({ ...key!, line: 'not a key' })).toBe(
       'Line 1 is not a valid SSH public key: a key line must start with its type, such as ssh-ed25519.',
     );
+  });
+});
+
+describe('RSA sizes at OpenSSH’s ceiling', () => {
+  /** An RSA public key whose modulus has exactly `bits` bits (not a product of two primes: only the size is judged). */
+  function rsaLineOfBits(bits: number): string {
+    const n = Buffer.alloc(Math.ceil(bits / 8), 0xa5);
+    n[0] = (1 << ((bits - 1) % 8)) | (bits % 8 === 0 ? 0x25 : 0);
+    n[n.length - 1] = n[n.length - 1]! | 1;
+    const mpint = n[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), n]) : n;
+    return `ssh-rsa ${wire('ssh-rsa', Buffer.from([1, 0, 1]), mpint).toString('base64')} big`;
+  }
+
+  it('accepts 16384 bits as ssh-keygen does, and refuses 16385 bits as ssh-keygen does', () => {
+    const top = rsaLineOfBits(16384);
+    const file = join(dir, 'rsa16384.pub');
+    writeFileSync(file, `${top}\n`);
+    const [expected] = judge(file);
+    const [key] = parseAuthorizedKeys(top).keys;
+    expect(key).toMatchObject({ type: 'ssh-rsa', bits: 16384, line: top });
+    expect(key!.bits).toBe(expected!.bits);
+    expect(key!.fingerprint).toBe(expected!.fingerprint);
+
+    const over = rsaLineOfBits(16385);
+    writeFileSync(file, `${over}\n`);
+    expect(() => execFileSync('ssh-keygen', ['-lf', file], { stdio: 'pipe' })).toThrow(
+      /is not a public key file/,
+    );
+    const err = catchError(() => parseAuthorizedKeys(over, 'big.pub'));
+    expect(err).toMatchObject({
+      code: 'ZFLASH_KEY_INVALID',
+      message:
+        'Line 1 of big.pub is not a valid ssh-rsa public key: RSA keys may have at most 16384 bits.',
+      details: { source: 'big.pub', line: 1, type: 'ssh-rsa' },
+    });
+  });
+});
+
+describe('spacing, forged key objects and unreadable files', () => {
+  const edLine = () => readFileSync(`${keys.ed25519!}.pub`, 'utf8').trim();
+
+  it('accepts several spaces or tabs between the type, the key data and the comment, as sshd does', () => {
+    const [type, b64, comment] = edLine().split(' ') as [string, string, string];
+    for (const sep of ['  ', '\t', ' \t ']) {
+      const { keys: parsed, notices } = parseAuthorizedKeys(`${type}${sep}${b64}${sep}${comment}`);
+      expect(parsed.map((k) => k.line)).toEqual([edLine()]);
+      expect(notices).toEqual([]);
+    }
+  });
+
+  it('recheckKey names each field of a forged key object that its line does not back', () => {
+    const [ed] = parseAuthorizedKeys(edLine()).keys;
+    const [ec] = parseAuthorizedKeys(readFileSync(`${keys.ecdsa256!}.pub`)).keys;
+    const forged: [keyof SshPublicKey, unknown][] = [
+      ['type', ec!.type],
+      ['base64', ec!.base64],
+      ['comment', 'someone-else@desk'],
+      // The same key, type and comment, but not the line this engine writes.
+      ['line', ed!.line.replace(' ', '  ')],
+      ['fingerprint', ec!.fingerprint],
+      ['bits', 521],
+    ];
+    for (const [field, value] of forged) {
+      // Everything else stays the honest key's: only the one field lies.
+      const key = { ...ed!, [field]: value } as SshPublicKey;
+      expect(recheckKey(key), field).toBe(`the key's ${field} does not match its line`);
+    }
+  });
+
+  it('names the errno of a key file that cannot be read for another reason', async () => {
+    const loop = join(dir, 'loop.pub');
+    symlinkSync(loop, loop);
+    await expect(readSshKeyFile(loop)).rejects.toMatchObject({
+      code: 'ZFLASH_KEY_FILE_UNREADABLE',
+      message: `The key file ${loop} cannot be read (ELOOP).`,
+      hint: 'Check that the file exists and that you are allowed to read it.',
+      details: { path: loop, errno: 'ELOOP' },
+    });
   });
 });
