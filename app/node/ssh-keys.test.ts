@@ -987,3 +987,33 @@ describe('spacing, forged key objects and unreadable files', () => {
     });
   });
 });
+
+describe('what an SSH2 block carries is judged like a key line', () => {
+  const block = (blob: Buffer) =>
+    [
+      '---- BEGIN SSH2 PUBLIC KEY ----',
+      'Comment: "exported"',
+      ...blob.toString('base64').match(/.{1,70}/g)!,
+      '---- END SSH2 PUBLIC KEY ----',
+    ].join('\n');
+
+  it('refuses a DSA key exported by PuTTYgen as a DSA key', () => {
+    const dsa = wire('ssh-dss', Buffer.alloc(129, 1), Buffer.alloc(21, 1), Buffer.alloc(128, 2));
+    expect(catchError(() => parseAuthorizedKeys(block(dsa), 'dsa.txt'))).toMatchObject({
+      code: 'ZFLASH_KEY_UNSUPPORTED',
+      message:
+        'Line 1 of dsa.txt is a DSA key; DSA keys are not accepted because current OpenSSH no longer supports them.',
+      details: { source: 'dsa.txt', line: 1, type: 'ssh-dss' },
+    });
+  });
+
+  it('refuses a block whose key data names no key type at all, without echoing it as one', () => {
+    const junk = wire('hello world', Buffer.alloc(32, 7), Buffer.alloc(4, 1));
+    expect(catchError(() => parseAuthorizedKeys(block(junk), 'k.txt'))).toMatchObject({
+      code: 'ZFLASH_KEY_INVALID',
+      message:
+        'Line 1 of k.txt is not a valid SSH public key: the key data is damaged or incomplete.',
+      details: { source: 'k.txt', line: 1 },
+    });
+  });
+});
