@@ -988,6 +988,23 @@ describe('spacing, forged key objects and unreadable files', () => {
   });
 });
 
+describe('an unknown key type is quoted only while it is short', () => {
+  it('names a type of up to 60 characters after its family, and no longer one', () => {
+    for (const type of ['ssh-a', `ecdsa-${'b'.repeat(60)}`]) {
+      expect(catchError(() => parseAuthorizedKeys(`${type} AAAA`))).toMatchObject({
+        code: 'ZFLASH_KEY_UNSUPPORTED',
+        message: `Line 1 has the key type "${type}", which is not accepted; use Ed25519, ECDSA, RSA (2048 bits or more) or a FIDO security key.`,
+      });
+    }
+    // 61 characters, or none, after the family: not quoted back, just not a key line.
+    for (const type of [`ssh-${'a'.repeat(61)}`, 'ssh-']) {
+      expect(catchError(() => parseAuthorizedKeys(`${type} AAAA`)).message).toBe(
+        'Line 1 is not a valid SSH public key: a key line must start with its type, such as ssh-ed25519.',
+      );
+    }
+  });
+});
+
 describe('what an SSH2 block carries is judged like a key line', () => {
   const block = (blob: Buffer) =>
     [
@@ -996,6 +1013,20 @@ describe('what an SSH2 block carries is judged like a key line', () => {
       ...blob.toString('base64').match(/.{1,70}/g)!,
       '---- END SSH2 PUBLIC KEY ----',
     ].join('\n');
+
+  it('reads a Comment header continued over three lines', () => {
+    const b64 = readFileSync(`${keys.ed25519!}.pub`, 'utf8').split(' ')[1]!;
+    const text = [
+      '---- BEGIN SSH2 PUBLIC KEY ----',
+      'Comment: "ops \\',
+      'at the \\',
+      'desk"',
+      b64,
+      '---- END SSH2 PUBLIC KEY ----',
+    ].join('\n');
+    const [key] = parseAuthorizedKeys(text).keys;
+    expect(key!.line).toBe(`ssh-ed25519 ${b64} ops at the desk`);
+  });
 
   it('refuses a DSA key exported by PuTTYgen as a DSA key', () => {
     const dsa = wire('ssh-dss', Buffer.alloc(129, 1), Buffer.alloc(21, 1), Buffer.alloc(128, 2));
