@@ -317,6 +317,18 @@ describe('private keys', () => {
     assertNoSecret(err, secret);
   });
 
+  it('names no .pub file when the private key file has none beside it', async () => {
+    const secret = readFileSync(keys.ed25519!, 'utf8');
+    const alone = join(dir, 'copied_key');
+    writeFileSync(alone, secret);
+    const err = await catchAsync(readSshKeyFile(alone));
+    expect(err.code).toBe('ZFLASH_PRIVATE_KEY');
+    expect(err.hint).toBe(
+      'Choose the public key instead: the file with the same name ending in .pub (for example id_ed25519.pub).',
+    );
+    assertNoSecret(err, secret);
+  });
+
   it.each([
     ['PEM', ['-m', 'PEM', '-t', 'rsa', '-b', '2048'], 'BEGIN RSA PRIVATE KEY'],
     ['PKCS8', ['-m', 'PKCS8', '-t', 'ecdsa'], 'BEGIN PRIVATE KEY'],
