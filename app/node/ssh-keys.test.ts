@@ -181,6 +181,7 @@ describe('keys made by ssh-keygen', () => {
       'Line 1 of id_rsa1024.pub is a 1024-bit RSA key; RSA keys must have at least 2048 bits.',
     );
     expect(err.details).toMatchObject({ line: 1, bits: 1024 });
+    expect(err.hint).toBe('Create a new key with ssh-keygen -t ed25519 and choose its .pub file.');
   });
 
   it('refuses DSA', () => {
@@ -1058,5 +1059,61 @@ describe('what an SSH2 block carries is judged like a key line', () => {
         'Line 1 of k.txt is not a valid SSH public key: the key data is damaged or incomplete.',
       details: { source: 'k.txt', line: 1 },
     });
+  });
+});
+
+describe('hints and sizes the operator reads', () => {
+  const ed = () => readFileSync(`${keys.ed25519!}.pub`, 'utf8').trim();
+
+  it('gives each refusal its own hint, and a pasted private key no file name', () => {
+    const hint = 'Create a new key with ssh-keygen -t ed25519 and choose its .pub file.';
+    expect(catchError(() => parseAuthorizedKeys('ssh-dss AAAA')).hint).toBe(hint);
+    expect(catchError(() => parseAuthorizedKeys('ssh-ed448 AAAA')).hint).toBe(hint);
+    const secret = readFileSync(keys.ecdsa256!, 'utf8');
+    const pasted = catchError(() => parseAuthorizedKeys(secret));
+    expect(pasted.message).toBe(
+      'The pasted text is a private key; a private key must never leave this machine.',
+    );
+    expect(pasted.details).toEqual({});
+    const named = catchError(() => parseAuthorizedKeys(secret, 'id_ecdsa'));
+    expect(named.details).toEqual({ source: 'id_ecdsa' });
+  });
+
+  it('blames UTF-16 only for its two byte-order marks', () => {
+    for (const bytes of [
+      [0x41, 0xfe],
+      [0xfe, 0x41],
+      [0x41, 0xff],
+      [0xff, 0xff],
+    ]) {
+      const err = catchError(() => parseAuthorizedKeys(Buffer.from(bytes)));
+      expect(err.code).toBe('ZFLASH_KEY_FILE_BINARY');
+      expect(err.hint, String(bytes)).toBe(
+        'Choose the .pub file that ssh-keygen created, for example ~/.ssh/id_ed25519.pub.',
+      );
+    }
+  });
+
+  it('an SSH2 block without a Comment header gives a key without a comment', () => {
+    const b64 = ed().split(' ')[1]!;
+    const text = ['---- BEGIN SSH2 PUBLIC KEY ----', b64, '---- END SSH2 PUBLIC KEY ----'];
+    const [key] = parseAuthorizedKeys(text.join('\n')).keys;
+    expect(key!.line).toBe(`ssh-ed25519 ${b64}`);
+    expect(key!.comment).toBe('');
+  });
+
+  it('reads a key in the last bytes of a 64 KiB file, and says how big a larger file is', async () => {
+    const line = `${ed()}\n`;
+    const exact = join(dir, 'key-last.pub');
+    writeFileSync(exact, `${'#'.repeat(MAX_KEY_FILE_BYTES - line.length - 1)}\n${line}`);
+    expect(readFileSync(exact).length).toBe(MAX_KEY_FILE_BYTES);
+    expect((await readSshKeyFile(exact)).keys.map((k) => k.line)).toEqual([ed()]);
+
+    const huge = join(dir, 'huge.pub');
+    writeFileSync(huge, Buffer.alloc(1024 * 1024, 0x23));
+    const err = await catchAsync(readSshKeyFile(huge));
+    expect(err.message).toBe(
+      'huge.pub is 1048576 bytes; an SSH public key file may be at most 65536 bytes (64 KiB).',
+    );
   });
 });
