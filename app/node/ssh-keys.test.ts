@@ -3,7 +3,7 @@
 // built by hand here and still judged by ssh-keygen.
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import {
   readSshKeyFile,
   recheckKey,
 } from './ssh-keys.js';
+import type { SshPublicKey } from './types.js';
 
 let dir: string;
 
@@ -180,6 +181,7 @@ describe('keys made by ssh-keygen', () => {
       'Line 1 of id_rsa1024.pub is a 1024-bit RSA key; RSA keys must have at least 2048 bits.',
     );
     expect(err.details).toMatchObject({ line: 1, bits: 1024 });
+    expect(err.hint).toBe('Create a new key with ssh-keygen -t ed25519 and choose its .pub file.');
   });
 
   it('refuses DSA', () => {
@@ -313,6 +315,18 @@ describe('private keys', () => {
       'id_ed25519 is a private key; a private key must never leave this machine.',
     );
     expect(err.hint).toBe('Choose id_ed25519.pub instead: it holds the matching public key.');
+    assertNoSecret(err, secret);
+  });
+
+  it('names no .pub file when the private key file has none beside it', async () => {
+    const secret = readFileSync(keys.ed25519!, 'utf8');
+    const alone = join(dir, 'copied_key');
+    writeFileSync(alone, secret);
+    const err = await catchAsync(readSshKeyFile(alone));
+    expect(err.code).toBe('ZFLASH_PRIVATE_KEY');
+    expect(err.hint).toBe(
+      'Choose the public key instead: the file with the same name ending in .pub (for example id_ed25519.pub).',
+    );
     assertNoSecret(err, secret);
   });
 
@@ -905,6 +919,204 @@ describe('markers, SSH2 blocks and comments, exactly', () => {
     expect(recheckKey({ ...key!, line: `${key!.line} ssh-ed25519 ${body()}` })).not.toBeNull();
     expect(recheckKey({ ...key!, line: 'not a key' })).toBe(
       'Line 1 is not a valid SSH public key: a key line must start with its type, such as ssh-ed25519.',
+    );
+  });
+});
+
+describe('RSA sizes at OpenSSH’s ceiling', () => {
+  /** An RSA public key whose modulus has exactly `bits` bits (not a product of two primes: only the size is judged). */
+  function rsaLineOfBits(bits: number): string {
+    const n = Buffer.alloc(Math.ceil(bits / 8), 0xa5);
+    n[0] = (1 << ((bits - 1) % 8)) | (bits % 8 === 0 ? 0x25 : 0);
+    n[n.length - 1] = n[n.length - 1]! | 1;
+    const mpint = n[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), n]) : n;
+    return `ssh-rsa ${wire('ssh-rsa', Buffer.from([1, 0, 1]), mpint).toString('base64')} big`;
+  }
+
+  it('accepts 16384 bits as ssh-keygen does, and refuses 16385 bits as ssh-keygen does', () => {
+    const top = rsaLineOfBits(16384);
+    const file = join(dir, 'rsa16384.pub');
+    writeFileSync(file, `${top}\n`);
+    const [expected] = judge(file);
+    const [key] = parseAuthorizedKeys(top).keys;
+    expect(key).toMatchObject({ type: 'ssh-rsa', bits: 16384, line: top });
+    expect(key!.bits).toBe(expected!.bits);
+    expect(key!.fingerprint).toBe(expected!.fingerprint);
+
+    const over = rsaLineOfBits(16385);
+    writeFileSync(file, `${over}\n`);
+    expect(() => execFileSync('ssh-keygen', ['-lf', file], { stdio: 'pipe' })).toThrow(
+      /is not a public key file/,
+    );
+    const err = catchError(() => parseAuthorizedKeys(over, 'big.pub'));
+    expect(err).toMatchObject({
+      code: 'ZFLASH_KEY_INVALID',
+      message:
+        'Line 1 of big.pub is not a valid ssh-rsa public key: RSA keys may have at most 16384 bits.',
+      details: { source: 'big.pub', line: 1, type: 'ssh-rsa' },
+    });
+  });
+});
+
+describe('spacing, forged key objects and unreadable files', () => {
+  const edLine = () => readFileSync(`${keys.ed25519!}.pub`, 'utf8').trim();
+
+  it('accepts several spaces or tabs between the type, the key data and the comment, as sshd does', () => {
+    const [type, b64, comment] = edLine().split(' ') as [string, string, string];
+    for (const sep of ['  ', '\t', ' \t ']) {
+      const { keys: parsed, notices } = parseAuthorizedKeys(`${type}${sep}${b64}${sep}${comment}`);
+      expect(parsed.map((k) => k.line)).toEqual([edLine()]);
+      expect(notices).toEqual([]);
+    }
+  });
+
+  it('recheckKey names each field of a forged key object that its line does not back', () => {
+    const [ed] = parseAuthorizedKeys(edLine()).keys;
+    const [ec] = parseAuthorizedKeys(readFileSync(`${keys.ecdsa256!}.pub`)).keys;
+    const forged: [keyof SshPublicKey, unknown][] = [
+      ['type', ec!.type],
+      ['base64', ec!.base64],
+      ['comment', 'someone-else@desk'],
+      // The same key, type and comment, but not the line this engine writes.
+      ['line', ed!.line.replace(' ', '  ')],
+      ['fingerprint', ec!.fingerprint],
+      ['bits', 521],
+    ];
+    for (const [field, value] of forged) {
+      // Everything else stays the honest key's: only the one field lies.
+      const key = { ...ed!, [field]: value } as SshPublicKey;
+      expect(recheckKey(key), field).toBe(`the key's ${field} does not match its line`);
+    }
+  });
+
+  it('names the errno of a key file that cannot be read for another reason', async () => {
+    const loop = join(dir, 'loop.pub');
+    symlinkSync(loop, loop);
+    await expect(readSshKeyFile(loop)).rejects.toMatchObject({
+      code: 'ZFLASH_KEY_FILE_UNREADABLE',
+      message: `The key file ${loop} cannot be read (ELOOP).`,
+      hint: 'Check that the file exists and that you are allowed to read it.',
+      details: { path: loop, errno: 'ELOOP' },
+    });
+  });
+});
+
+describe('an unknown key type is quoted only while it is short', () => {
+  it('names a type of up to 60 characters after its family, and no longer one', () => {
+    for (const type of ['ssh-a', `ecdsa-${'b'.repeat(60)}`]) {
+      expect(catchError(() => parseAuthorizedKeys(`${type} AAAA`))).toMatchObject({
+        code: 'ZFLASH_KEY_UNSUPPORTED',
+        message: `Line 1 has the key type "${type}", which is not accepted; use Ed25519, ECDSA, RSA (2048 bits or more) or a FIDO security key.`,
+      });
+    }
+    // 61 characters, or none, after the family: not quoted back, just not a key line.
+    for (const type of [`ssh-${'a'.repeat(61)}`, 'ssh-']) {
+      expect(catchError(() => parseAuthorizedKeys(`${type} AAAA`)).message).toBe(
+        'Line 1 is not a valid SSH public key: a key line must start with its type, such as ssh-ed25519.',
+      );
+    }
+  });
+});
+
+describe('what an SSH2 block carries is judged like a key line', () => {
+  const block = (blob: Buffer) =>
+    [
+      '---- BEGIN SSH2 PUBLIC KEY ----',
+      'Comment: "exported"',
+      ...blob.toString('base64').match(/.{1,70}/g)!,
+      '---- END SSH2 PUBLIC KEY ----',
+    ].join('\n');
+
+  it('reads a Comment header continued over three lines', () => {
+    const b64 = readFileSync(`${keys.ed25519!}.pub`, 'utf8').split(' ')[1]!;
+    const text = [
+      '---- BEGIN SSH2 PUBLIC KEY ----',
+      'Comment: "ops \\',
+      'at the \\',
+      'desk"',
+      b64,
+      '---- END SSH2 PUBLIC KEY ----',
+    ].join('\n');
+    const [key] = parseAuthorizedKeys(text).keys;
+    expect(key!.line).toBe(`ssh-ed25519 ${b64} ops at the desk`);
+  });
+
+  it('refuses a DSA key exported by PuTTYgen as a DSA key', () => {
+    const dsa = wire('ssh-dss', Buffer.alloc(129, 1), Buffer.alloc(21, 1), Buffer.alloc(128, 2));
+    expect(catchError(() => parseAuthorizedKeys(block(dsa), 'dsa.txt'))).toMatchObject({
+      code: 'ZFLASH_KEY_UNSUPPORTED',
+      message:
+        'Line 1 of dsa.txt is a DSA key; DSA keys are not accepted because current OpenSSH no longer supports them.',
+      details: { source: 'dsa.txt', line: 1, type: 'ssh-dss' },
+    });
+  });
+
+  it('refuses a block whose key data names no key type at all, without echoing it as one', () => {
+    const junk = wire('hello world', Buffer.alloc(32, 7), Buffer.alloc(4, 1));
+    expect(catchError(() => parseAuthorizedKeys(block(junk), 'k.txt'))).toMatchObject({
+      code: 'ZFLASH_KEY_INVALID',
+      message:
+        'Line 1 of k.txt is not a valid SSH public key: the key data is damaged or incomplete.',
+      details: { source: 'k.txt', line: 1 },
+    });
+  });
+});
+
+describe('hints and sizes the operator reads', () => {
+  const ed = () => readFileSync(`${keys.ed25519!}.pub`, 'utf8').trim();
+
+  it('gives each refusal its own hint, and a pasted private key no file name', () => {
+    const hint = 'Create a new key with ssh-keygen -t ed25519 and choose its .pub file.';
+    expect(catchError(() => parseAuthorizedKeys('ssh-dss AAAA')).hint).toBe(hint);
+    expect(catchError(() => parseAuthorizedKeys('ssh-ed448 AAAA')).hint).toBe(hint);
+    const secret = readFileSync(keys.ecdsa256!, 'utf8');
+    const pasted = catchError(() => parseAuthorizedKeys(secret));
+    expect(pasted.message).toBe(
+      'The pasted text is a private key; a private key must never leave this machine.',
+    );
+    expect(pasted.details).toEqual({});
+    const named = catchError(() => parseAuthorizedKeys(secret, 'id_ecdsa'));
+    expect(named.details).toEqual({ source: 'id_ecdsa' });
+  });
+
+  it('blames UTF-16 only for its two byte-order marks', () => {
+    for (const bytes of [
+      [0x41, 0xfe],
+      [0xfe, 0x41],
+      [0x41, 0xff],
+      [0xff, 0xff],
+    ]) {
+      const err = catchError(() => parseAuthorizedKeys(Buffer.from(bytes)));
+      expect(err.message).toBe(
+        'The pasted text is not a text file; an SSH public key file is plain UTF-8 text.',
+      );
+      expect(err.hint, String(bytes)).toBe(
+        'Choose the .pub file that ssh-keygen created, for example ~/.ssh/id_ed25519.pub.',
+      );
+    }
+  });
+
+  it('an SSH2 block without a Comment header gives a key without a comment', () => {
+    const b64 = ed().split(' ')[1]!;
+    const text = ['---- BEGIN SSH2 PUBLIC KEY ----', b64, '---- END SSH2 PUBLIC KEY ----'];
+    const [key] = parseAuthorizedKeys(text.join('\n')).keys;
+    expect(key!.line).toBe(`ssh-ed25519 ${b64}`);
+    expect(key!.comment).toBe('');
+  });
+
+  it('reads a key in the last bytes of a 64 KiB file, and says how big a larger file is', async () => {
+    // No newline after the key: its last byte is the file's last byte.
+    const line = ed();
+    const exact = join(dir, 'key-last.pub');
+    writeFileSync(exact, `${'#'.repeat(MAX_KEY_FILE_BYTES - line.length - 1)}\n${line}`);
+    expect(readFileSync(exact).length).toBe(MAX_KEY_FILE_BYTES);
+    expect((await readSshKeyFile(exact)).keys.map((k) => k.line)).toEqual([ed()]);
+
+    const huge = join(dir, 'huge.pub');
+    writeFileSync(huge, Buffer.alloc(1024 * 1024, 0x23));
+    const err = await catchAsync(readSshKeyFile(huge));
+    expect(err.message).toBe(
+      'huge.pub is 1048576 bytes; an SSH public key file may be at most 65536 bytes (64 KiB).',
     );
   });
 });
