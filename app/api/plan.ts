@@ -56,11 +56,10 @@ export type FlashTarget =
   | { readonly kind: 'drive'; readonly device: string }
   | { readonly kind: 'file'; readonly path: string; readonly overwrite: boolean };
 
-export interface PrepareFlashOptions {
-  /** The image file (raw or compressed). */
+/** What every flash is prepared with, one drive or several. */
+interface FlashOptionsBase {
+  /** The image file (raw or compressed): read once, whatever the number of drives. */
   readonly image: string;
-  readonly target: FlashTarget;
-  readonly identity: NodeIdentity;
   /** The expected SHA-256 of the image file; when absent, a `<image>.sha256` beside it is used. */
   readonly sha256?: string | null;
   readonly verify?: boolean;
@@ -74,6 +73,11 @@ export interface PrepareFlashOptions {
   readonly signal?: AbortSignal;
   /** Drive scanning seams for tests (recorded drivelist outputs). */
   readonly scan?: Pick<ScanOptions, 'list' | 'listLoops' | 'readContext' | 'platform' | 'appPaths'>;
+}
+
+export interface PrepareFlashOptions extends FlashOptionsBase {
+  readonly target: FlashTarget;
+  readonly identity: NodeIdentity;
 }
 
 /** The image as the confirmation shows it: what the image step showed, with the checksum used. */
@@ -236,19 +240,9 @@ export async function runFlash(job: WriteJobRequest, opts: RunFlashOptions): Pro
 
 // --- several sticks at once -----------------------------------------------------------------
 
-export interface PrepareFlashManyOptions {
-  /** The image file (raw or compressed): read once for every drive. */
-  readonly image: string;
+export interface PrepareFlashManyOptions extends FlashOptionsBase {
   /** The drives, each with the node it becomes (its own hostname); at most MAX_JOB_DRIVES. */
   readonly drives: readonly { readonly device: string; readonly identity: NodeIdentity }[];
-  readonly sha256?: string | null;
-  readonly verify?: boolean;
-  readonly eject?: boolean;
-  readonly allowLoop?: boolean;
-  readonly requireZeta?: boolean;
-  readonly now?: Date;
-  readonly signal?: AbortSignal;
-  readonly scan?: PrepareFlashOptions['scan'];
 }
 
 /** One drive of a many-drive flash as the operator confirms it. */
