@@ -16,6 +16,9 @@ export MTOOLS_SKIP_CHECK=1
 bats_require_minimum_version 1.5.0
 
 load_lib() {
+  # The installer's own mktemp files and folders (probe logs, identity folders) go where bats
+  # removes them after each test, not into /tmp.
+  export TMPDIR="$BATS_TEST_TMPDIR"
   # shellcheck source=../../installer-scripts/zeta-install.sh
   ZETA_INSTALL_LIB=1 source "$SCRIPTS/zeta-install.sh"
   # The live system's marker, as nixos/installer/marker.nix makes it (run.sh evaluates it into
