@@ -19,19 +19,16 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { cliLines } from './json-lines.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { recheckDrive } from '../app/drives/recheck.js';
-import { devNumberOf } from '../app/drives/linux-block.js';
 import {
   checkFileTarget,
   openDriveDestination,
   openFileDestination,
   alignedBuffer,
 } from '../app/flash/destination.js';
-import { ZflashError } from '../app/errors.js';
 import {
   attachPrefixLoops,
   attachSparseLoop,
@@ -49,6 +46,8 @@ import {
   ZFLASH_BIN,
   type Loop,
   type Mount,
+  deviceNumber,
+  zflashFailure,
 } from './fixtures.js';
 
 const MiB = 1024 * 1024;
@@ -102,18 +101,8 @@ function flashedHostname(dev: string): string {
   return mtype(dev, espOffsetBySfdisk(iso).offset, 'zeta-hostname.txt');
 }
 
-async function numberOf(device: string): Promise<string> {
-  return devNumberOf((await stat(device, { bigint: true })).rdev);
-}
-
-async function failure(p: Promise<unknown>): Promise<ZflashError> {
-  const err = await p.then(
-    () => new Error('expected a rejection'),
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ZflashError);
-  return err as ZflashError;
-}
+const numberOf = deviceNumber;
+const failure = zflashFailure;
 
 function loop(name: string, mib: number, partitions = false): Loop {
   const l = attachSparseLoop(tmp.path, mib * MiB, { name, partitions });

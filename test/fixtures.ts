@@ -18,6 +18,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { devNumberOf } from '../app/drives/linux-block.js';
+import { ZflashError } from '../app/errors.js';
 
 export const ISOHDPFX = '/usr/lib/ISOLINUX/isohdpfx.bin';
 /** The built command, as a user runs it (npm test builds first). */
@@ -587,4 +590,19 @@ export function zflashWithin(
     killSignal: 'SIGKILL',
   });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `MAJ:MIN` of a device node, as sysfs and the engine's unmount name it. */
+export async function deviceNumber(device: string): Promise<string> {
+  return devNumberOf((await stat(device, { bigint: true })).rdev);
+}
+
+/** The ZflashError a promise rejects with; throws when it resolves or rejects with anything else. */
+export async function zflashFailure(p: Promise<unknown>): Promise<ZflashError> {
+  const err = await p.then(
+    () => new Error('expected a rejection'),
+    (e: unknown) => e,
+  );
+  if (!(err instanceof ZflashError)) throw new Error(`expected a ZflashError, got: ${String(err)}`);
+  return err;
 }

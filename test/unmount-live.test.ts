@@ -4,11 +4,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { devNumberOf, diskFamily } from '../app/drives/linux-block.js';
+import { diskFamily } from '../app/drives/linux-block.js';
 import { unmountDrive } from '../app/drives/unmount.js';
-import { ZflashError } from '../app/errors.js';
 import {
   attachPrefixLoops,
   attachSparseLoop,
@@ -19,21 +17,13 @@ import {
   tempDir,
   type Loop,
   type Mount,
+  deviceNumber,
+  zflashFailure,
 } from './fixtures.js';
 const MiB = 1024 * 1024;
 
-async function numberOf(device: string): Promise<string> {
-  return devNumberOf((await stat(device, { bigint: true })).rdev);
-}
-
-async function failure(p: Promise<unknown>): Promise<ZflashError> {
-  const err = await p.then(
-    () => new Error('expected a rejection'),
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ZflashError);
-  return err as ZflashError;
-}
+const numberOf = deviceNumber;
+const failure = zflashFailure;
 
 describe('unmountDrive on Linux (real loop devices and ext4 mounts)', () => {
   const tmp = tempDir('zflash-unmount-');
