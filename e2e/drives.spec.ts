@@ -9,11 +9,13 @@ import {
   attachLoop,
   attachSparseLoop,
   buildNixosIso,
+  mountExt4,
   buildZetaIso,
   fileSha256,
   requireLoop,
   tempDir,
   type Loop,
+  type Mount,
 } from '../test/fixtures.js';
 import { answerPathDialog, open } from './support/flow.js';
 import { lookAt, VIEWPORT } from './support/ui.js';
@@ -27,6 +29,7 @@ let shell: WebShellProcess;
 let page: Page;
 const images: Record<string, string> = {};
 const loops: Loop[] = [];
+const mounts: Mount[] = [];
 
 test.describe.configure({ mode: 'serial', timeout: 180_000 });
 
@@ -53,6 +56,7 @@ test.beforeAll(async ({ browser }) => {
 test.afterAll(async () => {
   await page?.context().close();
   await shell?.close();
+  for (const m of mounts) m.cleanup();
   for (const l of loops) l.detach();
   tmp?.cleanup();
 });
@@ -101,10 +105,17 @@ test('refused drives are listed with their reasons and cannot be chosen', async 
   execFileSync('truncate', ['-s', `${64 * MiB}`, roFile]);
   const ro = attachLoop(roFile, { readOnly: true });
   loops.push(ro);
+  // In use at a long path with no place to break a line: the reason quotes the path, and a
+  // machine whose own disks are mounted at long paths (CI's was) must not make the page
+  // scroll sideways at 200 %.
+  const busy = attachSparseLoop(tmp.path, 64 * MiB, { name: 'busy.img' });
+  loops.push(busy);
+  mounts.push(mountExt4(busy.device, join(tmp.path, `mounted-${'x'.repeat(72)}`)));
 
   for (const [loop, code] of [
     [small, 'DRIVE_TOO_SMALL'],
     [ro, 'DRIVE_READ_ONLY'],
+    [busy, 'DRIVE_MOUNTED'],
   ] as const) {
     const row = page.locator(`[data-testid=drive][data-device="${loop.device}"]`);
     await expect(row).toHaveAttribute('data-status', 'refused');
