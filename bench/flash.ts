@@ -222,7 +222,7 @@ async function zflash(
       },
     },
     (child) => {
-      if (child.pid) sampler = memorySampler(child.pid, 'helper/entry.js');
+      if (child.pid) sampler = memorySampler(child.pid, '/entry.js');
     },
   );
   const memory = (sampler as { stop: () => Memory } | null)?.stop();

@@ -154,7 +154,7 @@ async function zflash(
     (child) => {
       if (!child.pid) return;
       throttle?.add(child.pid);
-      sampler = memorySampler(child.pid, 'helper/entry.js');
+      sampler = memorySampler(child.pid, '/entry.js');
     },
   );
   const memory = (sampler as { stop: () => Memory } | null)?.stop() ?? {
