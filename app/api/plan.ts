@@ -106,6 +106,30 @@ export interface FlashPlan {
   readonly notices: readonly Notice[];
 }
 
+/**
+ * The image as the image step sees it (format, size, sidecar checksum, installer kind, ESP),
+ * judged the same way for one drive and for many: the checksum given wins over a sidecar, and
+ * a Zeta installer that does not read the payload schema we write would ignore the node's
+ * identity (issue 14), so it is refused naming both versions. Other images are the front
+ * end's call (`requireZeta`).
+ */
+async function inspectForFlash(
+  imagePath: string,
+  given: string | null,
+  opts: Pick<FlashOptionsBase, 'requireZeta' | 'signal'>,
+) {
+  const { info, source: image } = await inspectImageFile(imagePath, {
+    sidecar: given === null,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  const sha256 = given ?? info.sha256;
+  const sha256Source: ImageSummary['sha256Source'] = given ? 'given' : info.sha256Source;
+  if (opts.requireZeta) requireZetaInstaller(info.installer);
+  checkInstallerReadsPayload(info.installer, MANIFEST_SCHEMA_VERSION, APP);
+  const summary: ImageSummary = { ...info, sha256, sha256Source };
+  return { info, image, sha256, summary };
+}
+
 export async function prepareFlash(opts: PrepareFlashOptions): Promise<FlashPlan> {
   const imagePath = resolve(opts.image);
   const now = opts.now ?? new Date();
@@ -136,17 +160,7 @@ export async function prepareFlash(opts: PrepareFlashOptions): Promise<FlashPlan
         )
       : null;
   judging?.catch(() => undefined);
-  // The image as the image step sees it: format, size, sidecar checksum, installer kind, ESP.
-  const { info, source: image } = await inspectImageFile(imagePath, {
-    sidecar: given === null,
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
-  const sha256 = given ?? info.sha256;
-  const sha256Source: ImageSummary['sha256Source'] = given ? 'given' : info.sha256Source;
-  // A Zeta installer that does not read the payload schema we write would ignore the node's
-  // identity (issue 14): refuse, naming both versions. Other images are the front end's call.
-  if (opts.requireZeta) requireZetaInstaller(info.installer);
-  checkInstallerReadsPayload(info.installer, MANIFEST_SCHEMA_VERSION, APP);
+  const { info, image, sha256, summary } = await inspectForFlash(imagePath, given, opts);
   if (opts.signal?.aborted) throw cancelledError();
 
   // The node files must fit the image's ESP: find out now, not after a password prompt.
@@ -182,7 +196,7 @@ export async function prepareFlash(opts: PrepareFlashOptions): Promise<FlashPlan
   return {
     job,
     confirm: {
-      image: { ...info, sha256, sha256Source },
+      image: summary,
       hostname: opts.identity.hostname,
       drive,
       verdict,
@@ -313,14 +327,7 @@ export async function prepareFlashMany(opts: PrepareFlashManyOptions): Promise<F
   const imagePath = resolve(opts.image);
   const now = opts.now ?? new Date();
   const given = opts.sha256 ? parseSha256Hex(opts.sha256) : null;
-  const { info, source: image } = await inspectImageFile(imagePath, {
-    sidecar: given === null,
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
-  const sha256 = given ?? info.sha256;
-  const sha256Source: ImageSummary['sha256Source'] = given ? 'given' : info.sha256Source;
-  if (opts.requireZeta) requireZetaInstaller(info.installer);
-  checkInstallerReadsPayload(info.installer, MANIFEST_SCHEMA_VERSION, APP);
+  const { info, image, sha256, summary } = await inspectForFlash(imagePath, given, opts);
 
   const drives: ManyDriveConfirmation[] = [];
   const nodes = new Map<string, string>();
@@ -371,7 +378,7 @@ export async function prepareFlashMany(opts: PrepareFlashManyOptions): Promise<F
   };
   return {
     job,
-    confirm: { image: { ...info, sha256, sha256Source }, drives },
+    confirm: { image: summary, drives },
     notices: info.notices,
   };
 }
