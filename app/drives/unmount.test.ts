@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { ZflashError } from '../errors.js';
+import { zflashFailure as failure } from '../../test/fixtures.js';
 import {
   darwinUnmountCommand,
   linuxUnmountCommand,
@@ -11,15 +11,6 @@ import {
   windowsCleanScript,
   type Exec,
 } from './unmount.js';
-
-async function failure(p: Promise<unknown>): Promise<ZflashError> {
-  const err = await p.then(
-    () => new Error('expected a rejection'),
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ZflashError);
-  return err as ZflashError;
-}
 
 describe('command construction (macOS, Windows: run here only with a recording exec)', () => {
   it('Linux: umount the exact mount point, neither lazy nor forced, links not followed', () => {
