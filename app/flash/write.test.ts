@@ -1,6 +1,6 @@
 import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { run, tempDir } from '../../test/fixtures.js';
 import { ZflashError } from '../errors.js';
 import { probeImage } from '../image/image-source.js';
@@ -1293,5 +1293,261 @@ describe('reading back short, and how a flash ends', () => {
       details: { state: 'unknown' },
     });
     expect(cancelled.details).not.toHaveProperty('errno');
+  });
+});
+
+describe('what each step reports and leaves, one operation at a time', () => {
+  const eio = () => Object.assign(new Error('EIO'), { code: 'EIO' });
+  const asDrive = (file: Destination, capacity: number): Destination => ({
+    ...file,
+    kind: 'drive',
+    capacity,
+  });
+  async function source(size: number) {
+    const src = fresh('src.img');
+    const image = randomBytes(size);
+    writeFileSync(src, image);
+    return { src, image, info: await probeImage(src) };
+  }
+
+  it('with a clock that always moves on, every write and every read back is a progress event', async () => {
+    const { image, info } = await source(4 * MiB);
+    const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+    const seen: FlashProgress[] = [];
+    // Not a timing: performance.now() moves a second per call, so the throttle lets all through.
+    let t = 0;
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => (t += 1000));
+    try {
+      await writeImage({
+        image: info,
+        patch: [],
+        destination: file,
+        io: { blockBytes: MiB, depth: 1 },
+        onProgress: (p) => seen.push(p),
+      });
+    } finally {
+      clock.mockRestore();
+    }
+    await file.close();
+    const n = image.length;
+    expect(
+      seen.map((p) => [p.phase, p.bytes / MiB, p.total === null ? null : p.total / MiB]),
+    ).toEqual([
+      ['writing', 0, 4],
+      // The first MiB is held back but counted when its block is read; then each write.
+      ['writing', 2, 4],
+      ['writing', 3, 4],
+      ['writing', 4, 4],
+      ['writing', 4, 4],
+      ['finishing', 0, null],
+      ['verifying', 0, 4],
+      ['verifying', 1, 4],
+      ['verifying', 2, 4],
+      ['verifying', 3, 4],
+      ['verifying', 4, 4],
+      ['verifying', 4, 4],
+    ]);
+    expect(seen.at(-1)?.bytes).toBe(n);
+  });
+
+  it('of two failing writes in flight, the lower one is reported even when it fails first', async () => {
+    const { image, info } = await source(8 * MiB);
+    const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+    const turns = (k: number) => {
+      let p = Promise.resolve();
+      for (let i = 0; i < k; i++) p = p.then(() => new Promise((r) => setImmediate(r)));
+      return p;
+    };
+    const dest: Destination = {
+      ...file,
+      async write(b, l, o) {
+        if (o === 4 * MiB) {
+          await turns(1);
+          throw eio();
+        }
+        if (o === 5 * MiB) {
+          await turns(4);
+          throw eio();
+        }
+        return file.write(b, l, o);
+      },
+    };
+    const err = await rejection(
+      writeImage({
+        image: info,
+        patch: [],
+        destination: dest,
+        io: { blockBytes: MiB, depth: 2 },
+        source: memorySource(image),
+      }),
+    );
+    await file.close();
+    expect(err).toMatchObject({ code: 'ZFLASH_WRITE_FAILED', details: { offset: 4 * MiB } });
+  });
+
+  it('a drive whose flush fails: at the wipe, or after the first MiB, the flash fails and says what it left', async () => {
+    const { info } = await source(3 * MiB);
+    for (const [failingSync, state] of [
+      [1, 'unknown'],
+      [2, 'wiped-again'],
+    ] as const) {
+      const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+      let syncs = 0;
+      const reads: number[] = [];
+      const err = await rejection(
+        writeImage({
+          image: info,
+          patch: [],
+          destination: {
+            ...asDrive(file, 16 * MiB),
+            sync: () => (++syncs === failingSync ? Promise.reject(eio()) : file.sync()),
+            read: (b, l, o) => (reads.push(o), file.read(b, l, o)),
+          },
+        }),
+      );
+      await file.close();
+      expect({ failingSync, err }).toMatchObject({
+        failingSync,
+        err: { code: 'ZFLASH_WRITE_FAILED', details: { offset: 0, errno: 'EIO', state } },
+      });
+      // Never verified, never reported finished.
+      expect(reads).toEqual([]);
+      expect(isZeros(readFileSync(file.path).subarray(0, HEAD_BYTES))).toBe(true);
+    }
+  });
+
+  it('a fake-capacity probe is believed only when its read, write and flush all work', async () => {
+    const { info } = await source(12 * MiB);
+    for (const [probe, code] of [
+      ['works', 'ZFLASH_FAKE_CAPACITY'],
+      ['reads short', 'ZFLASH_WRITE_FAILED'],
+      ['cannot flush', 'ZFLASH_WRITE_FAILED'],
+    ] as const) {
+      const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+      let failed = false;
+      const dest: Destination = {
+        ...asDrive(file, 32 * MiB),
+        async write(b, l, o) {
+          if (o === 8 * MiB) {
+            failed = true;
+            throw eio();
+          }
+          return file.write(b, l, o);
+        },
+        async read(b, l, o) {
+          const got = await file.read(b, l, o);
+          return failed && probe === 'reads short' ? got - 512 : got;
+        },
+        sync: () => (failed && probe === 'cannot flush' ? Promise.reject(eio()) : file.sync()),
+      };
+      const err = await rejection(
+        writeImage({
+          image: info,
+          patch: [],
+          destination: dest,
+          io: { blockBytes: MiB, depth: 1 },
+        }),
+      );
+      await file.close();
+      expect({ probe, code: err.code, offset: err.details?.['offset'] }).toEqual({
+        probe,
+        code,
+        offset: 8 * MiB,
+      });
+    }
+  });
+
+  it('a mismatch after a patched range is located in the patched stream, not the bare image', async () => {
+    const { info } = await source(5 * BLOCK_BYTES);
+    const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+    const bad = 3 * BLOCK_BYTES + 12345;
+    const patch = [{ offset: 3 * BLOCK_BYTES + 100, data: randomBytes(64) }];
+    const dest: Destination = {
+      ...file,
+      async read(buf, length, offset) {
+        const got = await file.read(buf, length, offset);
+        if (offset <= bad && bad < offset + got)
+          buf[bad - offset] = (buf[bad - offset] ?? 0) ^ 0xff;
+        return got;
+      },
+    };
+    const err = await rejection(writeImage({ image: info, patch, destination: dest }));
+    await file.close();
+    expect(err).toMatchObject({ code: 'ZFLASH_VERIFY_MISMATCH', details: { offset: bad } });
+  });
+
+  it('a cancelled image file is called an image file, not a stick', async () => {
+    const { info } = await source(4 * MiB);
+    const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+    const ac = new AbortController();
+    const err = await rejection(
+      writeImage({
+        image: info,
+        patch: [],
+        destination: file,
+        signal: ac.signal,
+        onProgress: (p) => p.phase === 'finishing' && ac.abort(),
+      }),
+    );
+    await file.close();
+    expect(err).toMatchObject({
+      code: 'ZFLASH_CANCELLED',
+      message: `The flash was cancelled while writing: ${file.path} was left without a partition table, so it cannot be mistaken for a finished image file.`,
+      hint: 'Do not use this image file as it is: flash it again.',
+      details: { state: 'no-partition-table' },
+    });
+    expect(err.details).not.toHaveProperty('errno');
+  });
+
+  it('when wiping again fails and reading back returns nothing, the state is unknown', async () => {
+    const { info } = await source(4 * MiB);
+    const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+    let headWrites = 0;
+    const ac = new AbortController();
+    const err = await rejection(
+      writeImage({
+        image: info,
+        patch: [],
+        signal: ac.signal,
+        io: { blockBytes: MiB, depth: 1 },
+        onProgress: (p) => p.phase === 'verifying' && ac.abort(),
+        destination: {
+          ...asDrive(file, 16 * MiB),
+          async write(b, l, o) {
+            if (o === 0 && ++headWrites === 3) throw eio();
+            return file.write(b, l, o);
+          },
+          read: async (b, l, o) => (headWrites < 3 ? file.read(b, l, o) : (b.fill(0, 0, l), 0)),
+        },
+      }),
+    );
+    await file.close();
+    expect(err).toMatchObject({
+      code: 'ZFLASH_CANCELLED',
+      details: { state: 'unknown', errno: 'EIO' },
+    });
+  });
+
+  it('closes the source it opened, once, whether the flash succeeds or fails', async () => {
+    const { image, info } = await source(4 * MiB);
+    for (const failing of [false, true]) {
+      const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+      const open = memorySource(image);
+      let closed = 0;
+      const dest: Destination = failing ? { ...file, write: () => Promise.reject(eio()) } : file;
+      const result = writeImage({
+        image: info,
+        patch: [],
+        destination: dest,
+        source: async () => {
+          const s = await open();
+          return { fill: s.fill, close: async () => void closed++ };
+        },
+      });
+      if (failing) await rejection(result);
+      else await result;
+      await file.close();
+      expect({ failing, closed }).toEqual({ failing, closed: 1 });
+    }
   });
 });
