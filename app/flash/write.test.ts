@@ -555,6 +555,7 @@ describe('what a drive is left with (a drive over a file, so every byte can be r
       [8 * MiB + 1024, 3 * MiB, true],
       [8 * MiB, 7 * MiB, true],
       [8 * MiB, 7 * MiB + 1, false],
+      [2 * MiB, MiB, true],
       [2 * MiB - 512, MiB, false],
     ] as const) {
       const file = await filled(capacity);
@@ -831,10 +832,14 @@ describe('images whose size is not known up front', () => {
 });
 
 /** `image` served from memory: each fill is ready at once (or after a turn of the loop). */
-function memorySource(image: Buffer, o: { deferred?: boolean; fillsInFlight?: number[] } = {}) {
+function memorySource(
+  image: Buffer,
+  o: { deferred?: boolean; fillsInFlight?: number[]; asked?: number[] } = {},
+) {
   let inFlight = 0;
   return async () => ({
     async fill(buf: Buffer, length: number, offset: number) {
+      o.asked?.push(offset);
       inFlight++;
       o.fillsInFlight?.push(inFlight);
       try {
@@ -889,13 +894,24 @@ describe('the writes and reads in flight', () => {
       // Blocks ready at once: only the bookkeeping holds back a write.
       const file = await openFileDestination(fresh('out.img'), { overwrite: false });
       const { dest, seen } = counted(file);
+      const asked: number[] = [];
+      let askedWhenFirstWriteDone = -1;
       const r = await writeImage({
         image: info,
         patch: [],
-        destination: dest,
+        destination: {
+          ...dest,
+          async write(b, l, o) {
+            await dest.write(b, l, o);
+            if (askedWhenFirstWriteDone < 0) askedWhenFirstWriteDone = asked.length;
+          },
+        },
         io: { blockBytes: MiB, depth },
-        source: memorySource(image),
+        source: memorySource(image, { asked }),
       });
+      // While the first `depth` writes are on their way, `depth` more blocks are read ahead
+      // (after the first, held back): the image is read while the device works.
+      expect({ depth, asked: askedWhenFirstWriteDone }).toEqual({ depth, asked: 2 * depth + 1 });
       await file.close();
       expect(r).toMatchObject({ bytesWritten: image.length, verified: true });
       expect(readFileSync(file.path).equals(image)).toBe(true);
