@@ -372,6 +372,8 @@ describe('what each failure is called (destinations that fail on purpose)', () =
       [{ blockBytes: MiB / 2 }, `blockBytes must be a whole number of MiB, not ${MiB / 2}`],
       [{ blockBytes: MiB + 512 }, `blockBytes must be a whole number of MiB, not ${MiB + 512}`],
       [{ blockBytes: 1.5 }, 'blockBytes must be a whole number of MiB, not 1.5'],
+      [{ blockBytes: 0 }, 'blockBytes must be a whole number of MiB, not 0'],
+      [{ blockBytes: 2 ** 60 }, `blockBytes must be a whole number of MiB, not ${2 ** 60}`],
       [{ depth: 0 }, 'depth must be 1..64, not 0'],
       [{ depth: 65 }, 'depth must be 1..64, not 65'],
       [{ depth: 2.5 }, 'depth must be 1..64, not 2.5'],
@@ -518,6 +520,7 @@ describe('what each failure is called (destinations that fail on purpose)', () =
         expect(err).toMatchObject({
           code: 'ZFLASH_DRIVE_VANISHED',
           message: `The drive ${gone} disappeared during verification. Its first MiB was wiped again, so it cannot pass for a finished stick.`,
+          hint: 'Keep the stick plugged in; replug it and flash again.',
           details: { offset: 3 * MiB, state: 'wiped-again' },
         });
       } else {
@@ -1364,6 +1367,49 @@ describe('what each step reports and leaves, one operation at a time', () => {
       ['verifying', 4, 4],
     ]);
     expect(seen.at(-1)?.bytes).toBe(n);
+  });
+
+  it('a failing write of the block that ends the first MiB names where that write began', async () => {
+    const { info } = await source(6 * MiB);
+    const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+    const err = await rejection(
+      writeImage({
+        image: info,
+        patch: [],
+        // 2 MiB blocks: the first MiB of the first block is held back, its second is written.
+        io: { blockBytes: 2 * MiB, depth: 1 },
+        destination: {
+          ...file,
+          write: (b, l, o) => (o === MiB ? Promise.reject(eio()) : file.write(b, l, o)),
+        },
+      }),
+    );
+    await file.close();
+    expect(err).toMatchObject({ code: 'ZFLASH_WRITE_FAILED', details: { offset: MiB } });
+  });
+
+  it('a drive that says "no space" low down is a fake-capacity stick too', async () => {
+    const { info } = await source(6 * MiB);
+    const file = await openFileDestination(fresh('out.img'), { overwrite: false });
+    const err = await rejection(
+      writeImage({
+        image: info,
+        patch: [],
+        io: { blockBytes: MiB, depth: 1 },
+        destination: {
+          ...asDrive(file, 32 * MiB),
+          write: (b, l, o) =>
+            o === 2 * MiB
+              ? Promise.reject(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' }))
+              : file.write(b, l, o),
+        },
+      }),
+    );
+    await file.close();
+    expect(err).toMatchObject({
+      code: 'ZFLASH_FAKE_CAPACITY',
+      details: { offset: 2 * MiB, errno: 'ENOSPC' },
+    });
   });
 
   it('of two failing writes in flight, the lower one is reported even when it fails first', async () => {
