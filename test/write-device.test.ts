@@ -76,6 +76,7 @@ async function flash(
     signal?: AbortSignal;
     onProgress?: (p: FlashProgress) => void;
     wrap?: (d: Destination) => Destination;
+    image?: string;
   } = {},
 ): Promise<ZflashError | null> {
   const real = await openDriveDestination({
@@ -86,7 +87,7 @@ async function flash(
   });
   try {
     await writeImage({
-      image: await probeImage(src),
+      image: await probeImage(opts.image ?? src),
       patch: [],
       destination: opts.wrap ? opts.wrap(real) : real,
       io: { blockBytes: 2 * MiB, depth: 3 },
@@ -241,6 +242,18 @@ describe('a verification failure on a real block device', () => {
       details: { offset: bad, state: 'wiped-again' },
     });
     expect(zeros(readDevice(loop.device, HEAD_BYTES))).toBe(true);
+  });
+
+  it('an image that does not end on a sector: written and read back in whole sectors, the rest of the last one zeros', async () => {
+    // O_DIRECT takes whole sectors only: a write or read of the image's last 700 bytes fails.
+    const odd = image.subarray(0, 5 * MiB + 700);
+    const path = `${tmp.path}/odd.img`;
+    writeFileSync(path, odd);
+    const { loop } = drive();
+    expect(await flash(loop, { image: path })).toBeNull();
+    const onDisk = readDevice(loop.device, 5 * MiB + 1024);
+    expect(onDisk.subarray(0, odd.length).equals(odd)).toBe(true);
+    expect(zeros(onDisk.subarray(odd.length))).toBe(true);
   });
 
   it('a complete flash leaves exactly the image (and zeros over the last MiB)', async () => {

@@ -509,7 +509,10 @@ function cancelled(dest: Destination, state: TargetState, errno?: string): Zflas
     'no-partition-table': `The flash was cancelled while writing: ${dest.path} was left without a partition table, so it cannot be mistaken for a finished ${what}.`,
     'wiped-again': `The flash was cancelled after the image was written but before it was verified: its first MiB was wiped again, so ${dest.path} has no partition table and cannot be mistaken for a finished ${what}.`,
     'complete-but-unverified': `The flash was cancelled after the image was written but before it was verified, and wiping its first MiB again failed (${errno}): ${dest.path} holds the whole image with its partition table, unverified.`,
-    unknown: `The flash was cancelled after the image was written; wiping its first MiB again failed (${errno}) and it could not be read back, so the state of ${dest.path} is unknown.`,
+    // Without `errno` nothing was wiped again: the very first write (the wipe) failed.
+    unknown: errno
+      ? `The flash was cancelled after the image was written; wiping its first MiB again failed (${errno}) and it could not be read back, so the state of ${dest.path} is unknown.`
+      : `The flash was cancelled as it began, and the first write to ${dest.path} failed: what its first MiB holds is unknown.`,
   };
   return new ZflashError(
     'cancelled',
@@ -527,7 +530,9 @@ function withState(err: ZflashError, state: TargetState, errno?: string): Zflash
   const after: Partial<Record<TargetState, string>> = {
     'wiped-again': ' Its first MiB was wiped again, so it cannot pass for a finished stick.',
     'complete-but-unverified': ` Wiping its first MiB again failed (${errno}): it still holds a partition table. Do not use it as it is.`,
-    unknown: ` Wiping its first MiB again failed (${errno}) and it could not be read back: its state is unknown.`,
+    unknown: errno
+      ? ` Wiping its first MiB again failed (${errno}) and it could not be read back: its state is unknown.`
+      : ' Its first MiB may hold anything: do not use it as it is.',
   };
   return new ZflashError(
     err.kind,
