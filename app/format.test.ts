@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, formatSize } from './format.js';
+import { distinctSizes, formatDuration, formatSize } from './format.js';
 
 describe('formatSize', () => {
   it('uses decimal units with one decimal, as sticks are sold', () => {
@@ -25,5 +25,20 @@ describe('formatDuration', () => {
     expect(formatDuration(3720)).toBe('1 h 02 min');
     expect(formatDuration(null)).toBe('--');
     expect(formatDuration(Number.POSITIVE_INFINITY)).toBe('--');
+  });
+});
+
+describe('distinctSizes', () => {
+  it('keeps the rounded forms when they differ, or when the sizes are equal', () => {
+    expect(distinctSizes(8_000_000, 16_000_000)).toEqual(['8.0 MB', '16.0 MB']);
+    expect(distinctSizes(8_388_608, 8_388_608)).toEqual(['8.4 MB', '8.4 MB']);
+  });
+  it('gives bytes when two different sizes round to the same text', () => {
+    expect(distinctSizes(8_388_608, 8_388_096)).toEqual(['8,388,608 bytes', '8,388,096 bytes']);
+    const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+    expect(distinctSizes(512_000_000, 511_999_488, mb)).toEqual([
+      '512,000,000 bytes',
+      '511,999,488 bytes',
+    ]);
   });
 });

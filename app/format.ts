@@ -19,6 +19,22 @@ export function formatSize(bytes: number | null | undefined): string {
   return `${v.toFixed(1)} ${UNITS[u]}`;
 }
 
+/**
+ * Two sizes that are compared in one sentence ("needs A but holds only B"): when they differ
+ * but round to the same text, both are given in bytes, so the sentence never reads
+ * "needs 8.4 MB but holds only 8.4 MB".
+ */
+export function distinctSizes(
+  a: number,
+  b: number,
+  format: (n: number) => string = formatSize,
+): [string, string] {
+  const [fa, fb] = [format(a), format(b)];
+  if (fa !== fb || a === b) return [fa, fb];
+  const bytes = (n: number) => `${n.toLocaleString('en-US')} bytes`;
+  return [bytes(a), bytes(b)];
+}
+
 /** A duration in seconds as `12 s`, `3 min 05 s`, `1 h 02 min`; `--` when unknown. */
 export function formatDuration(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds) || seconds < 0)

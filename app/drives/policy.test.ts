@@ -126,6 +126,15 @@ describe('assessDrive on a Linux laptop (NVMe system disk + USB stick)', () => {
     expect(v.reasons[0]?.message).toBe('This drive (15.7 GB) is smaller than the image (20.0 GB).');
   });
 
+  it('says the sizes in bytes when the image is larger by less than the rounding shows', () => {
+    const size = stick.size ?? 0;
+    const v = judge(stick, ctx({ imageSize: size + 512 }));
+    expect(v.codes).toEqual(['DRIVE_TOO_SMALL']);
+    expect(v.reasons[0]?.message).toBe(
+      `This drive (${size.toLocaleString('en-US')} bytes) is smaller than the image (${(size + 512).toLocaleString('en-US')} bytes).`,
+    );
+  });
+
   it('refuses the stick when it holds the image (from its mountpoint)', () => {
     const drives = linuxLaptop.map(normalizeDrive);
     const scan = assessDrives(

@@ -6,6 +6,7 @@
  * read-only, virtual devices. Pure: no I/O, unit-tested on recorded drivelist outputs.
  */
 import { assertNever } from '../errors.js';
+import { distinctSizes } from '../format.js';
 import { formatDriveSize } from './format.js';
 import type { DiskUse, DriveInfo, PolicyContext, Reason, Verdict, VerdictStatus } from './types.js';
 
@@ -224,11 +225,9 @@ export function assessDrive(drive: DriveInfo, ctx: PolicyContext): Verdict {
       ),
     );
   } else if (ctx.imageSize !== null && ctx.imageSize > 0 && drive.size < ctx.imageSize) {
+    const [holds, needs] = distinctSizes(drive.size, ctx.imageSize, formatDriveSize);
     reasons.push(
-      refuse(
-        'DRIVE_TOO_SMALL',
-        `This drive (${formatDriveSize(drive.size)}) is smaller than the image (${formatDriveSize(ctx.imageSize)}).`,
-      ),
+      refuse('DRIVE_TOO_SMALL', `This drive (${holds}) is smaller than the image (${needs}).`),
     );
   }
 

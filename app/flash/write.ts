@@ -22,7 +22,7 @@ import type { Extent } from '../disk/device.js';
 import { applyPatch, BlockPool, openImageBlocks, type BlockSource } from './block-source.js';
 import { alignedBuffer, type Destination } from './destination.js';
 import { ProgressThrottle, type FlashProgress } from './progress.js';
-import { formatSize } from '../format.js';
+import { distinctSizes, formatSize } from '../format.js';
 import { loadXxhash } from '../native.js';
 
 export { applyPatch } from './block-source.js';
@@ -556,9 +556,10 @@ export async function writeImage(job: WriteJob): Promise<WriteResult> {
   let headIssued = false;
   try {
     if (total !== null && total > dest.capacity) {
+      const [needs, holds] = distinctSizes(total, dest.capacity, sizeText);
       throw targetError(
         'ZFLASH_DRIVE_TOO_SMALL',
-        `The image needs ${sizeText(total)} but ${dest.path} holds only ${sizeText(dest.capacity)}.`,
+        `The image needs ${needs} but ${dest.path} holds only ${holds}.`,
         'Use a larger stick.',
         { needed: total, capacity: dest.capacity },
       );
