@@ -46,7 +46,7 @@ describe('resolveRequester: exactly one uid', () => {
 
 describe('parseHelperArgs', () => {
   it('takes a fixed verb, --job, an optional channel and requester', () => {
-    expect(parseHelperArgs(['write', '--job', '/t/j.json'])).toEqual({
+    expect(parseHelperArgs(['write', '--job', '/t/j.json'])).toStrictEqual({
       verb: 'write',
       job: '/t/j.json',
       channel: 'stdio',
@@ -54,7 +54,12 @@ describe('parseHelperArgs', () => {
     });
     expect(
       parseHelperArgs(['inject', '--job', '/t/j.json', '--channel', 'files', '--requester', '501']),
-    ).toEqual({ verb: 'inject', job: '/t/j.json', channel: 'files', requester: '501' });
+    ).toStrictEqual({
+      verb: 'inject',
+      job: '/t/j.json',
+      channel: 'files',
+      requester: '501',
+    });
     // Started early, waiting for the job on stdin; several drives named for the prompt.
     expect(
       parseHelperArgs([
