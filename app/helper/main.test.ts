@@ -1,7 +1,9 @@
 /**
  * helperMain in this process on the files channel, as the owner of its job folder (no root,
  * no drive): what it says about arguments and jobs it refuses, in its events file, on stderr
- * and in its exit code. Flashing through it is tested for real in test/helper.test.ts.
+ * and in its exit code; and the built helper (dist/, `npm run build`) as a process of its own
+ * for what only a process shows: stdin, signals, its parent, a file size limit. Flashing
+ * through it is tested for real in test/helper.test.ts.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import {
