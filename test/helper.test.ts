@@ -875,6 +875,36 @@ describe('the inject verb', () => {
   });
 });
 
+describe('the helper run by a user, not root (no elevation: it is already who asked)', () => {
+  it('takes its own uid as the requester and checks its folder against it', () => {
+    const dir = requesterJob('u-open-folder', JSON.stringify(writeJob(target.loop.device)), {
+      events: true,
+    });
+    asNobody(['chmod', '755', dir]);
+    const r = spawnSync(
+      'setpriv',
+      [
+        `--reuid=${NOBODY}`,
+        `--regid=${NOBODY}`,
+        '--clear-groups',
+        process.execPath,
+        HELPER,
+        'write',
+        '--job',
+        `${dir}/job.json`,
+        '--channel',
+        'files',
+      ],
+      { env: baseEnv, encoding: 'utf8' },
+    );
+    expect(r.status).toBe(2);
+    expect(errorFromStderr(r.stderr)?.message).toBe(
+      'The helper refused the folder of its job: others can enter it (mode 0755, must be 0700).',
+    );
+    expectNothingTouched();
+  });
+});
+
 describe('files that pass every check but do not open the way the helper needs', () => {
   const JOB_FILE_JS = new URL('../dist/app/helper/job-file.js', import.meta.url).href;
   let n = 0;
