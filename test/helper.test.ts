@@ -26,7 +26,6 @@ import {
 } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorFromStderr, runHelper, runInjectHelper } from '../app/helper/client.js';
-import { openEventsFile, readJobFile } from '../app/helper/job-file.js';
 import type { HelperEvent, WriteJobRequest } from '../app/helper/protocol.js';
 import { buildNodeIdentity, readSshKeyFile, type NodeIdentity } from '../app/node/index.js';
 import {
@@ -902,67 +901,5 @@ describe('the helper run by a user, not root (no elevation: it is already who as
       'The helper refused the folder of its job: others can enter it (mode 0755, must be 0700).',
     );
     expectNothingTouched();
-  });
-});
-
-describe('files that pass every check but do not open the way the helper needs', () => {
-  const JOB_FILE_JS = new URL('../dist/app/helper/job-file.js', import.meta.url).href;
-  let n = 0;
-  /** A root-owned 0700 folder with a 0600 file `name` holding `text`. */
-  function rootFile(name: string, text: string): string {
-    const dir = `${tmp.path}/open-${n++}`;
-    mkdirSync(dir, { mode: 0o700 });
-    writeFileSync(`${dir}/${name}`, text, { mode: 0o600 });
-    return `${dir}/${name}`;
-  }
-
-  it('an events file that cannot be opened for appending (immutable): refused, saying why', async () => {
-    const events = rootFile('events.jsonl', '');
-    run('chattr', ['+i', events]);
-    try {
-      await expect(openEventsFile(events, 0)).rejects.toMatchObject({
-        code: 'ZFLASH_HELPER_JOB',
-        message: 'The helper refused its events file: it cannot be opened (EPERM).',
-        details: { path: events },
-      });
-    } finally {
-      run('chattr', ['-i', events]);
-    }
-  });
-
-  it('a job file that can be read but not emptied (append-only): its job still comes through', async () => {
-    const job = rootFile('job.json', '{"verb":"write"}');
-    run('chattr', ['+a', job]);
-    try {
-      expect(await readJobFile(job, 0)).toBe('{"verb":"write"}');
-      expect(readFileSync(job, 'utf8')).toBe('{"verb":"write"}');
-    } finally {
-      run('chattr', ['-a', job]);
-    }
-  });
-
-  it('a job file its reader may not open (mode 0000, read as its owner, uid 65534): says the errno', () => {
-    const dir = `${play}/no-read`;
-    asNobody([
-      'sh',
-      '-c',
-      'umask 077 && mkdir "$0" && : > "$0/job.json" && chmod 000 "$0/job.json"',
-      dir,
-    ]);
-    const said = asNobody([
-      process.execPath,
-      '--input-type=module',
-      '-e',
-      `import { readJobFile } from ${JSON.stringify(JOB_FILE_JS)};
-readJobFile(process.argv[1], ${NOBODY}).then(
-  (text) => console.log(JSON.stringify({ text })),
-  (e) => console.log(JSON.stringify({ code: e.code, message: e.message })),
-);`,
-      `${dir}/job.json`,
-    ]);
-    expect(JSON.parse(said)).toEqual({
-      code: 'ZFLASH_HELPER_JOB',
-      message: 'The helper refused its job file: it cannot be opened (EACCES).',
-    });
   });
 });
