@@ -880,14 +880,17 @@ describe('the helper run by a user, not root (no elevation: it is already who as
       events: true,
     });
     asNobody(['chmod', '755', dir]);
+    // helperMain (dist/) loaded as root, then run as uid 65534 with no groups.
     const r = spawnSync(
-      'setpriv',
+      process.execPath,
       [
-        `--reuid=${NOBODY}`,
-        `--regid=${NOBODY}`,
-        '--clear-groups',
-        process.execPath,
-        HELPER,
+        '--input-type=module',
+        '-e',
+        `import { helperMain } from ${JSON.stringify(new URL('../dist/app/helper/main.js', import.meta.url).href)};
+process.setgroups([]);
+process.setgid(${NOBODY});
+process.setuid(${NOBODY});
+process.exit(await helperMain(process.argv.slice(1), {}));`,
         'write',
         '--job',
         `${dir}/job.json`,

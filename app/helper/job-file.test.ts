@@ -276,15 +276,14 @@ describe('files that pass every check but do not open the way the helper needs (
     writeFileSync(job, '{}', { mode: 0o000 });
     chownSync(folder, NOBODY, NOBODY);
     chownSync(job, NOBODY, NOBODY);
-    // The built module (dist/), as the helper runs it, in a process of that uid.
-    const said = run('setpriv', [
-      `--reuid=${NOBODY}`,
-      `--regid=${NOBODY}`,
-      '--clear-groups',
-      process.execPath,
+    // The built module (dist/), as the helper runs it, loaded as root, then read as that uid.
+    const said = run(process.execPath, [
       '--input-type=module',
       '-e',
       `import { readJobFile } from ${JSON.stringify(JOB_FILE_JS)};
+process.setgroups([]);
+process.setgid(${NOBODY});
+process.setuid(${NOBODY});
 readJobFile(process.argv[1], ${NOBODY}).then(
   (text) => console.log(JSON.stringify({ text })),
   (e) => console.log(JSON.stringify({ code: e.code, message: e.message })),
