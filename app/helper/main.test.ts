@@ -96,6 +96,27 @@ describe('helperMain refuses what it cannot trust, and says so twice', () => {
     );
   });
 
+  it('a write job naming a file instead of a drive (root writes drives only)', async () => {
+    const job = {
+      version: 1,
+      verb: 'write',
+      image: { path: join(dir, 'any.iso'), sha256: null },
+      drive: null,
+      file: { path: join(dir, 'root-owned.conf'), overwrite: true },
+      identity,
+      createdAt: '2025-01-02T03:04:05.000Z',
+      verify: true,
+      eject: false,
+      allowLoop: false,
+      parentPid: null,
+    };
+    const r = await run('write', JSON.stringify(job));
+    expect(r.code).toBe(2);
+    expect(r.events).toEqual([
+      refusedJob('The helper refused its job: it writes drives only, and this job names a file.'),
+    ]);
+  });
+
   it('an inject job handed to the write verb, and a write job to the inject verb', async () => {
     const inject = { version: 1, verb: 'inject' };
     const r = await run('write', JSON.stringify(inject));
