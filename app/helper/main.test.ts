@@ -289,7 +289,10 @@ describe('helperMain runs only the drives the password prompt named (--drive)', 
     // The job ran: its image (which does not exist) is what it refused.
     expect(r.code).toBe(2);
     expect(r.events.map((e) => e.type)).toEqual(['progress', 'error']);
-    expect(r.events[1]?.error?.['code']).toBe('ZFLASH_IMAGE_NOT_FOUND');
+    expect(r.events[1]?.error).toMatchObject({
+      code: 'ZFLASH_IMAGE_NOT_FOUND',
+      details: { path: join(dir, 'missing.iso'), code: 'ENOENT' },
+    });
   });
 });
 
