@@ -57,7 +57,17 @@ const baseEnv = { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' }
 const helperCommand = [process.execPath, HELPER];
 
 let iso: string;
-let bigBz2: string;
+let bigBz2 = '';
+/**
+ * An image that takes seconds to write (bzip2 decodes slowly in JS): time to stop the helper
+ * while it writes. Built once, by the first describe that needs it.
+ */
+function slowImage(): void {
+  if (bigBz2) return;
+  const big = buildNixosIso(`${tmp.path}/big.iso`, { fillerBytes: 40 * MiB });
+  run('bzip2', ['-1', big]);
+  bigBz2 = `${big}.bz2`;
+}
 let key: string;
 let identity: NodeIdentity;
 /** The drive every refused job names; it must never change. */
@@ -347,12 +357,8 @@ describe('the job file: one handle, checked, read, never deleted by path (root, 
 });
 
 describe('the files channel (osascript, UAC) run for real as root', () => {
-  beforeAll(() => {
-    // For the parent-gone test: bzip2 decodes slowly in JS, which leaves time to kill the parent.
-    const big = buildNixosIso(`${tmp.path}/big.iso`, { fillerBytes: 40 * MiB });
-    run('bzip2', ['-1', big]);
-    bigBz2 = `${big}.bz2`;
-  });
+  // For the parent-gone and cancel-file tests.
+  beforeAll(slowImage);
 
   /** A requester folder with a job and an events file, then `tamper` run as the requester. */
   function filesJob(name: string, tamper: string, job = writeJob(target.loop.device)): string {
@@ -477,6 +483,76 @@ describe('the files channel (osascript, UAC) run for real as root', () => {
     expect(await exited).toBe(130);
     expect(events().at(-1)).toMatchObject({ type: 'error', error: { code: 'ZFLASH_CANCELLED' } });
     expect(readDevice(loop.device, MiB).every((b) => b === 0)).toBe(true);
+  });
+
+  it('stops when the requester makes a cancel file beside the job: cancelled, first MiB not written', async () => {
+    const { loop } = drive('f-cancel.img', 128);
+    const dir = filesJob(
+      'f-cancel',
+      '',
+      writeJob(loop.device, { image: { path: bigBz2, sha256: null } }),
+    );
+    // Its parent (us) alive and stdio ignored: only the cancel file can stop it.
+    const child = spawn(process.execPath, [HELPER, ...filesArgs(dir)], {
+      stdio: 'ignore',
+      env: baseEnv,
+    });
+    const exited = new Promise<number | null>((res) => child.on('close', res));
+    const events = () => parseLines(readFileSync(`${dir}/events.jsonl`, 'utf8'));
+    await until('the helper to be writing', () =>
+      events().some((e) => e.type === 'progress' && e.phase === 'writing' && e.bytes > 8 * MiB),
+    );
+    asNobody(['sh', '-c', ': > "$0/cancel"', dir]);
+    expect(await exited).toBe(130);
+    expect(events().at(-1)).toMatchObject({ type: 'error', error: { code: 'ZFLASH_CANCELLED' } });
+    expect(readDevice(loop.device, MiB).every((b) => b === 0)).toBe(true);
+  });
+});
+
+describe('the stdio channel (pkexec, sudo) stopped while it writes', () => {
+  beforeAll(slowImage);
+
+  /** A helper writing the slow image to a fresh drive, its stdout read until it is writing. */
+  async function writing(name: string) {
+    const { loop } = drive(`${name}.img`, 128);
+    const dir = requesterJob(
+      name,
+      JSON.stringify(writeJob(loop.device, { image: { path: bigBz2, sha256: null } })),
+    );
+    const h = spawnHeld(process.execPath, [HELPER, 'write', '--job', `${dir}/job.json`], {
+      ...baseEnv,
+      PKEXEC_UID: String(NOBODY),
+    });
+    let out = '';
+    h.child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await until('the helper to be writing', () =>
+      parseLines(out).some(
+        (e) => e.type === 'progress' && e.phase === 'writing' && e.bytes > 8 * MiB,
+      ),
+    );
+    return { ...h, loop, out: () => out };
+  }
+
+  it('its stdin closed (the client cancels, or died): cancelled, first MiB not written', async () => {
+    const h = await writing('s-stdin');
+    h.child.stdin.end();
+    const r = await h.done;
+    expect(r.code).toBe(130);
+    expect(parseLines(h.out()).at(-1)).toMatchObject({
+      type: 'error',
+      error: { code: 'ZFLASH_CANCELLED' },
+    });
+    expect(readDevice(h.loop.device, MiB).every((b) => b === 0)).toBe(true);
+  });
+
+  it('its stdout closed (no one reads its events any more): cancelled, first MiB not written', async () => {
+    const h = await writing('s-stdout');
+    // Our end of its stdout pipe goes away: its next event fails with EPIPE.
+    h.child.stdout.destroy();
+    const r = await h.done;
+    expect(r.code).toBe(130);
+    expect(errorFromStderr(r.stderr)?.code).toBe('ZFLASH_CANCELLED');
+    expect(readDevice(h.loop.device, MiB).every((b) => b === 0)).toBe(true);
   });
 });
 
@@ -795,5 +871,38 @@ describe('the inject verb', () => {
     const r = await helper(['inject', '--job', `${dir}/job.json`]);
     expectNothingTouched();
     expectRefused(r, 'ZFLASH_HELPER_JOB', /verb/);
+  });
+});
+
+describe('the helper run by a user, not root (no elevation: it is already who asked)', () => {
+  it('takes its own uid as the requester and checks its folder against it', () => {
+    const dir = requesterJob('u-open-folder', JSON.stringify(writeJob(target.loop.device)), {
+      events: true,
+    });
+    asNobody(['chmod', '755', dir]);
+    // helperMain (dist/) loaded as root, then run as uid 65534 with no groups.
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { helperMain } from ${JSON.stringify(new URL('../dist/app/helper/main.js', import.meta.url).href)};
+process.setgroups([]);
+process.setgid(${NOBODY});
+process.setuid(${NOBODY});
+process.exit(await helperMain(process.argv.slice(1), {}));`,
+        'write',
+        '--job',
+        `${dir}/job.json`,
+        '--channel',
+        'files',
+      ],
+      { env: baseEnv, encoding: 'utf8' },
+    );
+    expect(r.status).toBe(2);
+    expect(errorFromStderr(r.stderr)?.message).toBe(
+      'The helper refused the folder of its job: others can enter it (mode 0755, must be 0700).',
+    );
+    expectNothingTouched();
   });
 });

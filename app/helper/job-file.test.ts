@@ -1,10 +1,12 @@
 import {
   chmodSync,
+  chownSync,
   linkSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -46,7 +48,7 @@ describe('resolveRequester: exactly one uid', () => {
 
 describe('parseHelperArgs', () => {
   it('takes a fixed verb, --job, an optional channel and requester', () => {
-    expect(parseHelperArgs(['write', '--job', '/t/j.json'])).toEqual({
+    expect(parseHelperArgs(['write', '--job', '/t/j.json'])).toStrictEqual({
       verb: 'write',
       job: '/t/j.json',
       channel: 'stdio',
@@ -54,7 +56,12 @@ describe('parseHelperArgs', () => {
     });
     expect(
       parseHelperArgs(['inject', '--job', '/t/j.json', '--channel', 'files', '--requester', '501']),
-    ).toEqual({ verb: 'inject', job: '/t/j.json', channel: 'files', requester: '501' });
+    ).toStrictEqual({
+      verb: 'inject',
+      job: '/t/j.json',
+      channel: 'files',
+      requester: '501',
+    });
     // Started early, waiting for the job on stdin; several drives named for the prompt.
     expect(
       parseHelperArgs([
@@ -164,6 +171,10 @@ describe('the job folder, job file and events file, as their owner (no root need
     linkSync(hard.file, join(hard.folder, 'second-name.json'));
     await says(hard.file, 'it has 2 names (a hard link)');
     await says(job('x'.repeat(MAX_JOB_BYTES + 1)).file, 'it is too large');
+    // A file whose size says 0 and that reads megabytes (what a file still being written
+    // looks like to a size check made before the read): the read itself stops at the limit.
+    expect(statSync('/proc/kallsyms').size).toBe(0);
+    await says('/proc/kallsyms', 'it is too large', null);
     expect(await readJobFile(job('y'.repeat(MAX_JOB_BYTES)).file, me)).toHaveLength(MAX_JOB_BYTES);
   });
 
@@ -211,5 +222,77 @@ describe('the job folder, job file and events file, as their owner (no root need
     expect(resolveRequester({ ...none, sudoUid: '0' })).toBe(0);
     // An empty PKEXEC_UID or SUDO_UID is no claim at all.
     expect(resolveRequester({ ...none, pkexecUid: '', sudoUid: '', argRequester: '7' })).toBe(7);
+  });
+});
+
+describe('files that pass every check but do not open the way the helper needs (root)', () => {
+  const JOB_FILE_JS = new URL('../../dist/app/helper/job-file.js', import.meta.url).href;
+  const NOBODY = 65534;
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'zflash-jobopen-'));
+    // uid 65534 must reach its folder inside.
+    chmodSync(dir, 0o755);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let n = 0;
+  /** A root-owned 0700 folder with a 0600 file `name` holding `text`. */
+  function rootFile(name: string, text: string): string {
+    const folder = join(dir, `open-${n++}`);
+    mkdirSync(folder, { mode: 0o700 });
+    writeFileSync(join(folder, name), text, { mode: 0o600 });
+    return join(folder, name);
+  }
+
+  it('an events file that cannot be opened for appending (immutable): refused, saying why', async () => {
+    const events = rootFile('events.jsonl', '');
+    run('chattr', ['+i', events]);
+    try {
+      await expect(openEventsFile(events, 0)).rejects.toMatchObject({
+        code: 'ZFLASH_HELPER_JOB',
+        message: 'The helper refused its events file: it cannot be opened (EPERM).',
+        details: { path: events },
+      });
+    } finally {
+      run('chattr', ['-i', events]);
+    }
+  });
+
+  it('a job file that can be read but not emptied (append-only): its job still comes through', async () => {
+    const job = rootFile('job.json', '{"verb":"write"}');
+    run('chattr', ['+a', job]);
+    try {
+      expect(await readJobFile(job, 0)).toBe('{"verb":"write"}');
+      expect(readFileSync(job, 'utf8')).toBe('{"verb":"write"}');
+    } finally {
+      run('chattr', ['-a', job]);
+    }
+  });
+
+  it('a job file its reader may not open (mode 0000, read as its owner, uid 65534): says the errno', () => {
+    const folder = join(dir, 'no-read');
+    mkdirSync(folder, { mode: 0o700 });
+    const job = join(folder, 'job.json');
+    writeFileSync(job, '{}', { mode: 0o000 });
+    chownSync(folder, NOBODY, NOBODY);
+    chownSync(job, NOBODY, NOBODY);
+    // The built module (dist/), as the helper runs it, loaded as root, then read as that uid.
+    const said = run(process.execPath, [
+      '--input-type=module',
+      '-e',
+      `import { readJobFile } from ${JSON.stringify(JOB_FILE_JS)};
+process.setgroups([]);
+process.setgid(${NOBODY});
+process.setuid(${NOBODY});
+readJobFile(process.argv[1], ${NOBODY}).then(
+  (text) => console.log(JSON.stringify({ text })),
+  (e) => console.log(JSON.stringify({ code: e.code, message: e.message })),
+);`,
+      job,
+    ]);
+    expect(JSON.parse(said)).toEqual({
+      code: 'ZFLASH_HELPER_JOB',
+      message: 'The helper refused its job file: it cannot be opened (EACCES).',
+    });
   });
 });
