@@ -83,6 +83,9 @@ describe('exit 1 for a bug (docs/cli.md: exit codes)', () => {
     for (const d of ['bin', 'dist', 'package.json']) {
       run('cp', ['-a', join(REPO, d), join(root, d)]);
     }
+    // Without the bundle (dist/cli, which carries its JS dependencies inside), bin/ runs tsc's
+    // output, which imports each package from node_modules: the missing one fails to load.
+    rmSync(join(root, 'dist', 'cli'), { recursive: true, force: true });
     for (const name of readdirSync(join(REPO, 'node_modules'))) {
       if (name !== missing) {
         symlinkSync(join(REPO, 'node_modules', name), join(root, 'node_modules', name));
