@@ -15,6 +15,22 @@ const MiB = 1024 * 1024;
 let n = 0;
 const fresh = (name: string) => `${tmp.path}/${name}-${n++}`;
 
+// Shared by the suites below.
+const eio = () => Object.assign(new Error('EIO'), { code: 'EIO' });
+/** A file destination standing in for a drive of `capacity` bytes. */
+const asDrive = (file: Destination, capacity: number): Destination => ({
+  ...file,
+  kind: 'drive',
+  capacity,
+});
+/** A random image of `size` bytes in a fresh file: its path, its bytes and its probe. */
+async function randomImage(size: number) {
+  const src = fresh('src.img');
+  const image = randomBytes(size);
+  writeFileSync(src, image);
+  return { src, image, info: await probeImage(src) };
+}
+
 /** The image with the patch applied: what the target must hold afterwards. */
 function expected(image: Buffer, patch: { offset: number; data: Buffer }[]): Buffer {
   const out = Buffer.from(image);
@@ -355,7 +371,6 @@ describe('cancelling at every step', () => {
 });
 
 describe('what each failure is called (destinations that fail on purpose)', () => {
-  const eio = () => Object.assign(new Error('EIO'), { code: 'EIO' });
   const errno = (code: string) => Object.assign(new Error(code), { code });
 
   /** A source of `size` random bytes and a file destination that acts as asked. */
@@ -536,11 +551,6 @@ describe('what each failure is called (destinations that fail on purpose)', () =
 });
 
 describe('what a drive is left with (a drive over a file, so every byte can be read)', () => {
-  const asDrive = (file: Destination, capacity: number): Destination => ({
-    ...file,
-    kind: 'drive',
-    capacity,
-  });
   /** A file destination standing in for a drive of `capacity` bytes. */
   async function filled(capacity: number) {
     const path = fresh('drive.img');
@@ -690,12 +700,6 @@ function compressible(size: number): Buffer {
 }
 
 describe('images whose size is not known up front', () => {
-  const asDrive = (file: Destination, capacity: number): Destination => ({
-    ...file,
-    kind: 'drive',
-    capacity,
-  });
-
   /** `image` as a bzip2 file: its size is known only once it is read. */
   async function bzip2(image: Buffer) {
     const src = fresh('src.img');
@@ -1012,21 +1016,8 @@ describe('the writes and reads in flight', () => {
 });
 
 describe('reading back short, and how a flash ends', () => {
-  const eio = () => Object.assign(new Error('EIO'), { code: 'EIO' });
-  const asDrive = (file: Destination, capacity: number): Destination => ({
-    ...file,
-    kind: 'drive',
-    capacity,
-  });
-  async function source(size: number) {
-    const src = fresh('src.img');
-    const image = randomBytes(size);
-    writeFileSync(src, image);
-    return { src, image, info: await probeImage(src) };
-  }
-
   it('an image file cut short under the verification: a mismatch where its data stops', async () => {
-    const { info } = await source(5 * MiB + 4096);
+    const { info } = await randomImage(5 * MiB + 4096);
     const cut = 3 * MiB + 1000;
     const file = await openFileDestination(fresh('out.img'), { overwrite: false });
     const err = await rejection(
@@ -1051,7 +1042,7 @@ describe('reading back short, and how a flash ends', () => {
   });
 
   it('a read that comes back short is a mismatch at the byte it stopped at, whatever the buffer holds', async () => {
-    const { info } = await source(6 * MiB);
+    const { info } = await randomImage(6 * MiB);
     for (const kind of ['file', 'drive'] as const) {
       const file = await openFileDestination(fresh('out.img'), { overwrite: false });
       const base = kind === 'drive' ? asDrive(file, 16 * MiB) : file;
@@ -1085,7 +1076,7 @@ describe('reading back short, and how a flash ends', () => {
   });
 
   it('on a drive, the end of an image that is not whole sectors is padded with zeros', async () => {
-    const { image, info } = await source(3 * MiB + 100);
+    const { image, info } = await randomImage(3 * MiB + 100);
     const path = fresh('drive.img');
     const file = await openFileDestination(path, { overwrite: false });
     const r = await writeImage({
@@ -1103,7 +1094,7 @@ describe('reading back short, and how a flash ends', () => {
   });
 
   it('without verification: nothing is read back, and the result says it was not verified', async () => {
-    const { image, info } = await source(3 * MiB + 512);
+    const { image, info } = await randomImage(3 * MiB + 512);
     const file = await openFileDestination(fresh('out.img'), { overwrite: false });
     const reads: number[] = [];
     const phases = new Set<string>();
@@ -1127,7 +1118,7 @@ describe('reading back short, and how a flash ends', () => {
       [9 * MiB, false],
       [8 * MiB + 512, false],
     ] as const) {
-      const { image, info } = await source(size);
+      const { image, info } = await randomImage(size);
       const path = fresh('drive.img');
       writeFileSync(path, Buffer.alloc(8 * MiB, 0xa5));
       const file = await openFileDestination(path, { overwrite: true });
@@ -1156,7 +1147,7 @@ describe('reading back short, and how a flash ends', () => {
   });
 
   it('an image file that shrank after it was chosen: too short, and left without a table', async () => {
-    const { src, info } = await source(6 * MiB);
+    const { src, info } = await randomImage(6 * MiB);
     truncateSync(src, 4 * MiB + 512);
     const file = await openFileDestination(fresh('out.img'), { overwrite: false });
     const err = await rejection(writeImage({ image: info, patch: [], destination: file }));
@@ -1172,7 +1163,7 @@ describe('reading back short, and how a flash ends', () => {
   });
 
   it('a failing image read: a plain error passes through as it is, ours says what the target was left with', async () => {
-    const { info } = await source(4 * MiB);
+    const { info } = await randomImage(4 * MiB);
     const plain = new Error('the decoder broke');
     const ours = new ZflashError(
       'target',
@@ -1214,7 +1205,7 @@ describe('reading back short, and how a flash ends', () => {
   });
 
   it('a failure after the head, when wiping it again fails too: the message and details say what is there', async () => {
-    const { info } = await source(4 * MiB);
+    const { info } = await randomImage(4 * MiB);
     for (const [readBack, state, tail] of [
       [
         'head',
@@ -1274,7 +1265,7 @@ describe('reading back short, and how a flash ends', () => {
   });
 
   it('a drive that fails at its very first write: its state is unknown, said without a wipe that never happened', async () => {
-    const { info } = await source(3 * MiB);
+    const { info } = await randomImage(3 * MiB);
     const file = await openFileDestination(fresh('out.img'), { overwrite: false });
     const writes: number[] = [];
     const err = await rejection(
@@ -1321,21 +1312,8 @@ describe('reading back short, and how a flash ends', () => {
 });
 
 describe('what each step reports and leaves, one operation at a time', () => {
-  const eio = () => Object.assign(new Error('EIO'), { code: 'EIO' });
-  const asDrive = (file: Destination, capacity: number): Destination => ({
-    ...file,
-    kind: 'drive',
-    capacity,
-  });
-  async function source(size: number) {
-    const src = fresh('src.img');
-    const image = randomBytes(size);
-    writeFileSync(src, image);
-    return { src, image, info: await probeImage(src) };
-  }
-
   it('with a clock that always moves on, every write and every read back is a progress event', async () => {
-    const { image, info } = await source(4 * MiB);
+    const { image, info } = await randomImage(4 * MiB);
     const file = await openFileDestination(fresh('out.img'), { overwrite: false });
     const seen: FlashProgress[] = [];
     // Not a timing: performance.now() moves a second per call, so the throttle lets all through.
@@ -1375,7 +1353,7 @@ describe('what each step reports and leaves, one operation at a time', () => {
   });
 
   it('a failing write of the block that ends the first MiB names where that write began', async () => {
-    const { info } = await source(6 * MiB);
+    const { info } = await randomImage(6 * MiB);
     const file = await openFileDestination(fresh('out.img'), { overwrite: false });
     const err = await rejection(
       writeImage({
@@ -1394,7 +1372,7 @@ describe('what each step reports and leaves, one operation at a time', () => {
   });
 
   it('a drive that says "no space" low down is a fake-capacity stick too', async () => {
-    const { info } = await source(6 * MiB);
+    const { info } = await randomImage(6 * MiB);
     const file = await openFileDestination(fresh('out.img'), { overwrite: false });
     const err = await rejection(
       writeImage({
@@ -1418,7 +1396,7 @@ describe('what each step reports and leaves, one operation at a time', () => {
   });
 
   it('of two failing writes in flight, the lower one is reported even when it fails first', async () => {
-    const { image, info } = await source(8 * MiB);
+    const { image, info } = await randomImage(8 * MiB);
     const file = await openFileDestination(fresh('out.img'), { overwrite: false });
     const turns = (k: number) => {
       let p = Promise.resolve();
@@ -1453,7 +1431,7 @@ describe('what each step reports and leaves, one operation at a time', () => {
   });
 
   it('a drive whose flush fails: at the wipe, or after the first MiB, the flash fails and says what it left', async () => {
-    const { info } = await source(3 * MiB);
+    const { info } = await randomImage(3 * MiB);
     for (const [failingSync, state] of [
       [1, 'unknown'],
       [2, 'wiped-again'],
@@ -1484,7 +1462,7 @@ describe('what each step reports and leaves, one operation at a time', () => {
   });
 
   it('a fake-capacity probe is believed only when its read, write and flush all work', async () => {
-    const { info } = await source(12 * MiB);
+    const { info } = await randomImage(12 * MiB);
     for (const [probe, code] of [
       ['works', 'ZFLASH_FAKE_CAPACITY'],
       ['reads short', 'ZFLASH_WRITE_FAILED'],
@@ -1525,7 +1503,7 @@ describe('what each step reports and leaves, one operation at a time', () => {
   });
 
   it('a mismatch after a patched range is located in the patched stream, not the bare image', async () => {
-    const { info } = await source(5 * BLOCK_BYTES);
+    const { info } = await randomImage(5 * BLOCK_BYTES);
     const file = await openFileDestination(fresh('out.img'), { overwrite: false });
     const bad = 3 * BLOCK_BYTES + 12345;
     const patch = [{ offset: 3 * BLOCK_BYTES + 100, data: randomBytes(64) }];
@@ -1544,7 +1522,7 @@ describe('what each step reports and leaves, one operation at a time', () => {
   });
 
   it('a cancelled image file is called an image file, not a stick', async () => {
-    const { info } = await source(4 * MiB);
+    const { info } = await randomImage(4 * MiB);
     const file = await openFileDestination(fresh('out.img'), { overwrite: false });
     const ac = new AbortController();
     const err = await rejection(
@@ -1567,7 +1545,7 @@ describe('what each step reports and leaves, one operation at a time', () => {
   });
 
   it('when wiping again fails and reading back returns nothing, the state is unknown', async () => {
-    const { info } = await source(4 * MiB);
+    const { info } = await randomImage(4 * MiB);
     const file = await openFileDestination(fresh('out.img'), { overwrite: false });
     let headWrites = 0;
     const ac = new AbortController();
@@ -1596,7 +1574,7 @@ describe('what each step reports and leaves, one operation at a time', () => {
   });
 
   it('closes the source it opened, once, whether the flash succeeds or fails', async () => {
-    const { image, info } = await source(4 * MiB);
+    const { image, info } = await randomImage(4 * MiB);
     for (const failing of [false, true]) {
       const file = await openFileDestination(fresh('out.img'), { overwrite: false });
       const open = memorySource(image);
