@@ -127,7 +127,7 @@ async function inspectForFlash(
   if (opts.requireZeta) requireZetaInstaller(info.installer);
   checkInstallerReadsPayload(info.installer, MANIFEST_SCHEMA_VERSION, APP);
   const summary: ImageSummary = { ...info, sha256, sha256Source };
-  return { info, image, sha256, summary };
+  return { image, summary };
 }
 
 export async function prepareFlash(opts: PrepareFlashOptions): Promise<FlashPlan> {
@@ -160,11 +160,11 @@ export async function prepareFlash(opts: PrepareFlashOptions): Promise<FlashPlan
         )
       : null;
   judging?.catch(() => undefined);
-  const { info, image, sha256, summary } = await inspectForFlash(imagePath, given, opts);
+  const { image, summary } = await inspectForFlash(imagePath, given, opts);
   if (opts.signal?.aborted) throw cancelledError();
 
   // The node files must fit the image's ESP: find out now, not after a password prompt.
-  const files = renderPayload(opts.identity, { createdAt: now, imageSha256: sha256 });
+  const files = renderPayload(opts.identity, { createdAt: now, imageSha256: summary.sha256 });
   const patch = await computeImagePatch(image, files, {
     now,
     ...(opts.signal ? { signal: opts.signal } : {}),
@@ -182,7 +182,7 @@ export async function prepareFlash(opts: PrepareFlashOptions): Promise<FlashPlan
   const job: WriteJobRequest = {
     version: JOB_VERSION,
     verb: HELPER_VERB,
-    image: { path: imagePath, sha256 },
+    image: { path: imagePath, sha256: summary.sha256 },
     drive: drive ? { device: drive.device, expectedSize: drive.size } : null,
     file: file
       ? { path: file, overwrite: opts.target.kind === 'file' && opts.target.overwrite }
@@ -203,7 +203,7 @@ export async function prepareFlash(opts: PrepareFlashOptions): Promise<FlashPlan
       file,
       espFreeBytes: patch.esp.freeBytes,
     },
-    notices: info.notices,
+    notices: summary.notices,
   };
 }
 
@@ -327,14 +327,14 @@ export async function prepareFlashMany(opts: PrepareFlashManyOptions): Promise<F
   const imagePath = resolve(opts.image);
   const now = opts.now ?? new Date();
   const given = opts.sha256 ? parseSha256Hex(opts.sha256) : null;
-  const { info, image, sha256, summary } = await inspectForFlash(imagePath, given, opts);
+  const { image, summary } = await inspectForFlash(imagePath, given, opts);
 
   const drives: ManyDriveConfirmation[] = [];
   const nodes = new Map<string, string>();
   for (const d of opts.drives) {
     if (opts.signal?.aborted) throw cancelledError();
     // Each node's files must fit the image's ESP.
-    const files = renderPayload(d.identity, { createdAt: now, imageSha256: sha256 });
+    const files = renderPayload(d.identity, { createdAt: now, imageSha256: summary.sha256 });
     const patch = await computeImagePatch(image, files, {
       now,
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -365,7 +365,7 @@ export async function prepareFlashMany(opts: PrepareFlashManyOptions): Promise<F
   const job: WriteManyJobRequest = {
     version: JOB_VERSION,
     verb: WRITE_MANY_VERB,
-    image: { path: imagePath, sha256 },
+    image: { path: imagePath, sha256: summary.sha256 },
     drives: drives.map((c, i) => ({
       device: c.device,
       expectedSize: c.drive.size,
@@ -379,7 +379,7 @@ export async function prepareFlashMany(opts: PrepareFlashManyOptions): Promise<F
   return {
     job,
     confirm: { image: summary, drives },
-    notices: info.notices,
+    notices: summary.notices,
   };
 }
 
