@@ -19,8 +19,8 @@ import { pathToFileURL } from 'node:url';
 import { helperPackages, root } from './helper-build.mjs';
 
 /** The files this script writes, relative to the repository. */
-export const CLI_BUNDLE = 'dist/cli/zflash.js';
-export const HELPER_BUNDLE = 'dist/cli/entry.js';
+const CLI_BUNDLE = 'dist/cli/zflash.js';
+const HELPER_BUNDLE = 'dist/cli/entry.js';
 
 export async function bundleCli({ log = () => {} } = {}) {
   const { rolldown } = await import('rolldown');

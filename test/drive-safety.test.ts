@@ -46,8 +46,8 @@ import {
   ZFLASH_BIN,
   type Loop,
   type Mount,
-  deviceNumber,
-  zflashFailure,
+  deviceNumber as numberOf,
+  zflashFailure as failure,
 } from './fixtures.js';
 
 const MiB = 1024 * 1024;
@@ -100,9 +100,6 @@ function readDevice(dev: string, length: number, offset = 0): Buffer {
 function flashedHostname(dev: string): string {
   return mtype(dev, espOffsetBySfdisk(iso).offset, 'zeta-hostname.txt');
 }
-
-const numberOf = deviceNumber;
-const failure = zflashFailure;
 
 function loop(name: string, mib: number, partitions = false): Loop {
   const l = attachSparseLoop(tmp.path, mib * MiB, { name, partitions });

@@ -17,13 +17,10 @@ import {
   tempDir,
   type Loop,
   type Mount,
-  deviceNumber,
-  zflashFailure,
+  deviceNumber as numberOf,
+  zflashFailure as failure,
 } from './fixtures.js';
 const MiB = 1024 * 1024;
-
-const numberOf = deviceNumber;
-const failure = zflashFailure;
 
 describe('unmountDrive on Linux (real loop devices and ext4 mounts)', () => {
   const tmp = tempDir('zflash-unmount-');

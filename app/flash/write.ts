@@ -556,7 +556,7 @@ export async function writeImage(job: WriteJob): Promise<WriteResult> {
   let headIssued = false;
   try {
     if (total !== null && total > dest.capacity) {
-      const [needs, holds] = distinctSizes(total, dest.capacity, sizeText);
+      const [needs, holds] = distinctSizes(total, dest.capacity);
       throw targetError(
         'ZFLASH_DRIVE_TOO_SMALL',
         `The image needs ${needs} but ${dest.path} holds only ${holds}.`,
