@@ -366,6 +366,16 @@ describe('the files channel (osascript, UAC) run for real as root', () => {
     if (tamper) asNobody(['sh', '-c', tamper, dir, victim]);
     return dir;
   }
+  /** The built helper on the files channel (stdio ignored), once it is writing past 8 MiB. */
+  async function writingOnFiles(dir: string, args: readonly string[]) {
+    const child = spawn(process.execPath, [HELPER, ...args], { stdio: 'ignore', env: baseEnv });
+    const exited = new Promise<number | null>((res) => child.on('close', res));
+    const events = () => parseLines(readFileSync(`${dir}/events.jsonl`, 'utf8'));
+    await until('the helper to be writing', () =>
+      events().some((e) => e.type === 'progress' && e.phase === 'writing' && e.bytes > 8 * MiB),
+    );
+    return { exited, events };
+  }
   const filesArgs = (dir: string) => [
     'write',
     '--job',
@@ -466,19 +476,13 @@ describe('the files channel (osascript, UAC) run for real as root', () => {
       { mode: 0o600 },
     );
     // stdio ignored and its real parent (us) alive: only the job's parentPid can stop it.
-    const child = spawn(
-      process.execPath,
-      [HELPER, 'write', '--job', `${dir}/job.json`, '--channel', 'files'],
-      {
-        stdio: 'ignore',
-        env: baseEnv,
-      },
-    );
-    const exited = new Promise<number | null>((res) => child.on('close', res));
-    const events = () => parseLines(readFileSync(`${dir}/events.jsonl`, 'utf8'));
-    await until('the helper to be writing', () =>
-      events().some((e) => e.type === 'progress' && e.phase === 'writing' && e.bytes > 8 * MiB),
-    );
+    const { exited, events } = await writingOnFiles(dir, [
+      'write',
+      '--job',
+      `${dir}/job.json`,
+      '--channel',
+      'files',
+    ]);
     parent.kill('SIGKILL');
     expect(await exited).toBe(130);
     expect(events().at(-1)).toMatchObject({ type: 'error', error: { code: 'ZFLASH_CANCELLED' } });
@@ -493,15 +497,7 @@ describe('the files channel (osascript, UAC) run for real as root', () => {
       writeJob(loop.device, { image: { path: bigBz2, sha256: null } }),
     );
     // Its parent (us) alive and stdio ignored: only the cancel file can stop it.
-    const child = spawn(process.execPath, [HELPER, ...filesArgs(dir)], {
-      stdio: 'ignore',
-      env: baseEnv,
-    });
-    const exited = new Promise<number | null>((res) => child.on('close', res));
-    const events = () => parseLines(readFileSync(`${dir}/events.jsonl`, 'utf8'));
-    await until('the helper to be writing', () =>
-      events().some((e) => e.type === 'progress' && e.phase === 'writing' && e.bytes > 8 * MiB),
-    );
+    const { exited, events } = await writingOnFiles(dir, filesArgs(dir));
     asNobody(['sh', '-c', ': > "$0/cancel"', dir]);
     expect(await exited).toBe(130);
     expect(events().at(-1)).toMatchObject({ type: 'error', error: { code: 'ZFLASH_CANCELLED' } });
