@@ -23,6 +23,21 @@ const asDrive = (file: Destination, capacity: number): Destination => ({
   kind: 'drive',
   capacity,
 });
+/**
+ * How writeImage rejects with one block of 1 MiB in flight and no patch, writing `dest` (a
+ * drive standing on `file`); `file` is closed before the error is returned.
+ */
+async function rejectedOneByOne(
+  info: Awaited<ReturnType<typeof probeImage>>,
+  dest: Destination,
+  file: Destination,
+) {
+  const err = await rejection(
+    writeImage({ image: info, patch: [], destination: dest, io: { blockBytes: MiB, depth: 1 } }),
+  );
+  await file.close();
+  return err;
+}
 /** A random image of `size` bytes in a fresh file: its path, its bytes and its probe. */
 async function randomImage(size: number) {
   const src = fresh('src.img');
@@ -1054,15 +1069,7 @@ describe('reading back short, and how a flash ends', () => {
           return o === 5 * MiB ? got - 4096 : got;
         },
       };
-      const err = await rejection(
-        writeImage({
-          image: info,
-          patch: [],
-          destination: dest,
-          io: { blockBytes: MiB, depth: 1 },
-        }),
-      );
-      await file.close();
+      const err = await rejectedOneByOne(info, dest, file);
       expect({ kind, err }).toMatchObject({
         kind,
         err: { code: 'ZFLASH_VERIFY_MISMATCH', details: { offset: 6 * MiB - 4096 } },
@@ -1244,15 +1251,7 @@ describe('reading back short, and how a flash ends', () => {
           return file.read(b, l, o);
         },
       };
-      const err = await rejection(
-        writeImage({
-          image: info,
-          patch: [],
-          destination: dest,
-          io: { blockBytes: MiB, depth: 1 },
-        }),
-      );
-      await file.close();
+      const err = await rejectedOneByOne(info, dest, file);
       expect({ readBack, err }).toMatchObject({
         readBack,
         err: {
@@ -1485,15 +1484,7 @@ describe('what each step reports and leaves, one operation at a time', () => {
         },
         sync: () => (failed && probe === 'cannot flush' ? Promise.reject(eio()) : file.sync()),
       };
-      const err = await rejection(
-        writeImage({
-          image: info,
-          patch: [],
-          destination: dest,
-          io: { blockBytes: MiB, depth: 1 },
-        }),
-      );
-      await file.close();
+      const err = await rejectedOneByOne(info, dest, file);
       expect({ probe, code: err.code, offset: err.details?.['offset'] }).toEqual({
         probe,
         code,
