@@ -8,9 +8,12 @@ import { copyFile, link, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chmod } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { loadDrivelist } from '../app/native.js';
 import { diskChain } from '../app/drives/linux-block.js';
 import { recheckDrive } from '../app/drives/recheck.js';
-import { scanDrives } from '../app/drives/scanner.js';
+import { drivelistList, scanDrives } from '../app/drives/scanner.js';
 import { readSystemContext } from '../app/drives/system-context.js';
 import type { AssessedDrive } from '../app/drives/types.js';
 import { watchDrives } from '../app/drives/watch.js';
@@ -164,6 +167,71 @@ describe('scanDrives with a real loop device', () => {
     const v = tooBig.find((a) => a.drive.device === loop!.device)?.verdict;
     expect(v?.status).toBe('refused');
     expect(v?.reasons.map((r) => r.code)).toEqual(['DRIVE_TOO_SMALL']);
+  });
+});
+
+describe('the Linux drive list: lsblk without loop devices, read by drivelist', () => {
+  let dir: string;
+  let loop: Loop | undefined;
+  const realLsblk = run('sh', ['-c', 'command -v lsblk']).trim();
+  /** A drive list minus the by-path link drivelist adds afterwards (nothing here reads it). */
+  const withoutDevicePath = (drives: readonly object[]) =>
+    drives.map((d) => Object.fromEntries(Object.entries(d).filter(([k]) => k !== 'devicePath')));
+
+  beforeAll(async () => {
+    requireLoop();
+    dir = await mkdtemp(join(tmpdir(), 'zflash-lsblk-'));
+    loop = attachSparseLoop(dir, 16 * MiB);
+  });
+  afterAll(async () => {
+    await loop?.detach();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Puts an `lsblk` first on PATH that logs its arguments, then runs `body` and restores PATH. */
+  async function withShim<T>(script: string, body: (log: () => string[]) => Promise<T>) {
+    const bin = join(dir, `bin-${Math.random().toString(36).slice(2)}`);
+    await mkdir(bin);
+    const logFile = join(bin, 'calls.log');
+    await writeFile(
+      join(bin, 'lsblk'),
+      `#!/bin/sh\necho "$*" >> ${logFile}\n${script}\nexec ${realLsblk} "$@"\n`,
+    );
+    await chmod(join(bin, 'lsblk'), 0o755);
+    const saved = process.env['PATH'];
+    process.env['PATH'] = `${bin}:${saved ?? ''}`;
+    try {
+      return await body(() => {
+        try {
+          return readFileSync(logFile, 'utf8').trim().split('\n');
+        } catch {
+          return [];
+        }
+      });
+    } finally {
+      process.env['PATH'] = saved;
+    }
+  }
+
+  it('lists exactly what drivelist lists, without asking lsblk about loop devices', async () => {
+    await withShim('', async (calls) => {
+      const ours = await drivelistList('linux');
+      expect(calls()).toEqual(['--bytes --all --json --paths --output-all --exclude 7']);
+      expect(ours.some((d) => d.device.startsWith('/dev/loop'))).toBe(false);
+      expect(withoutDevicePath(ours)).toEqual(withoutDevicePath(await loadDrivelist().list()));
+    });
+  });
+
+  it("falls back to drivelist's own lsblk when that lsblk refuses the options", async () => {
+    await withShim(
+      'case "$*" in *--exclude*) echo "lsblk: unknown option" >&2; exit 1;; esac',
+      async (calls) => {
+        const drives = await drivelistList('linux');
+        expect(calls()[0]).toContain('--exclude 7');
+        expect(calls().slice(1)).toContain('--bytes --all --json --paths --output-all');
+        expect(withoutDevicePath(drives)).toEqual(withoutDevicePath(await loadDrivelist().list()));
+      },
+    );
   });
 });
 

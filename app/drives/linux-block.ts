@@ -215,18 +215,21 @@ export async function listLoopBackings(): Promise<readonly LoopBacking[]> {
   } catch {
     return [];
   }
-  const out: LoopBacking[] = [];
-  for (const name of names) {
-    try {
-      const backingFile = (
-        await readFile(join(SYS_BLOCK, name, 'loop', 'backing_file'), 'utf8')
-      ).replace(/\n$/, '');
-      out.push({ name, backingFile });
-    } catch {
-      // not attached, or detached meanwhile
-    }
-  }
-  return out;
+  // Side by side: a machine keeps every loop node it ever made (often a hundred or more),
+  // and one read after another costs a thread-pool round trip each.
+  const found = await Promise.all(
+    names.map(async (name): Promise<LoopBacking | null> => {
+      try {
+        const backingFile = (
+          await readFile(join(SYS_BLOCK, name, 'loop', 'backing_file'), 'utf8')
+        ).replace(/\n$/, '');
+        return { name, backingFile };
+      } catch {
+        return null; // not attached, or detached meanwhile
+      }
+    }),
+  );
+  return found.filter((b): b is LoopBacking => b !== null);
 }
 
 /**
@@ -262,35 +265,43 @@ export async function listLoopDevices(): Promise<readonly DriveInfo[]> {
   } catch {
     return [];
   }
-  const drives: DriveInfo[] = [];
-  for (const name of names.sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)))) {
-    const dir = join(SYS_BLOCK, name);
-    const sectors = await readNumber(join(dir, 'size'));
-    if (!sectors) continue;
-    let backing: string;
-    try {
-      backing = (await readFile(join(dir, 'loop', 'backing_file'), 'utf8')).trim();
-    } catch {
-      continue; // detached between readdir and here
-    }
-    drives.push({
-      device: `/dev/${name}`,
-      raw: `/dev/${name}`,
-      // sysfs `size` is always in 512-byte sectors, whatever the logical block size.
-      size: sectors * 512,
-      description: `Loop device (${backing})`,
-      busType: 'LOOP',
-      isUSB: null,
-      isRemovable: false,
-      isVirtual: false,
-      isSystem: false,
-      isReadOnly: (await readNumber(join(dir, 'ro'))) === 1,
-      mountpoints: [],
-      isLoop: true,
-      blockSize: (await readNumber(join(dir, 'queue', 'physical_block_size'))) ?? 512,
-      logicalBlockSize: (await readNumber(join(dir, 'queue', 'logical_block_size'))) ?? 512,
-      partitionTableType: null,
-    });
+  const sorted = names.sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
+  const drives = await Promise.all(sorted.map(loopDrive));
+  return drives.filter((d): d is DriveInfo => d !== null);
+}
+
+/** One loop device as a drive, null when it is not attached (no size, no backing file). */
+async function loopDrive(name: string): Promise<DriveInfo | null> {
+  const dir = join(SYS_BLOCK, name);
+  const sectors = await readNumber(join(dir, 'size'));
+  if (!sectors) return null;
+  let backing: string;
+  try {
+    backing = (await readFile(join(dir, 'loop', 'backing_file'), 'utf8')).trim();
+  } catch {
+    return null; // detached between readdir and here
   }
-  return drives;
+  const [ro, physical, logical] = await Promise.all([
+    readNumber(join(dir, 'ro')),
+    readNumber(join(dir, 'queue', 'physical_block_size')),
+    readNumber(join(dir, 'queue', 'logical_block_size')),
+  ]);
+  return {
+    device: `/dev/${name}`,
+    raw: `/dev/${name}`,
+    // sysfs `size` is always in 512-byte sectors, whatever the logical block size.
+    size: sectors * 512,
+    description: `Loop device (${backing})`,
+    busType: 'LOOP',
+    isUSB: null,
+    isRemovable: false,
+    isVirtual: false,
+    isSystem: false,
+    isReadOnly: ro === 1,
+    mountpoints: [],
+    isLoop: true,
+    blockSize: physical ?? 512,
+    logicalBlockSize: logical ?? 512,
+    partitionTableType: null,
+  };
 }
