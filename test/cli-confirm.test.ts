@@ -50,14 +50,18 @@ function stick(name: string): { loop: Loop; file: string } {
   return { loop, file };
 }
 
-const HELPER = new URL('../dist/app/helper/entry.js', import.meta.url).pathname;
-/** Running helper processes (their command line names the built entry). */
+/** The helper as tsc builds it and as the bundle the command prefers starts it. */
+const HELPERS = ['../dist/app/helper/entry.js', '../dist/cli/entry.js'].map(
+  (rel) => new URL(rel, import.meta.url).pathname,
+);
+/** Running helper processes (their command line names a built entry). */
 function helperProcesses(): number[] {
   return readdirSync('/proc')
     .filter((d) => /^\d+$/.test(d))
     .filter((d) => {
       try {
-        return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(HELPER);
+        const cmdline = readFileSync(`/proc/${d}/cmdline`, 'utf8');
+        return HELPERS.some((h) => cmdline.includes(h));
       } catch {
         return false;
       }
@@ -105,6 +109,27 @@ describe('zflash flash asks before it erases', () => {
     expect(sha256(readFileSync(file))).toBe(before);
     // As root the helper was started early, waiting for a job that never came: it is gone,
     // and so is the folder made for its job.
+    expect(helperProcesses()).toEqual([]);
+    expect(jobDirs()).toEqual([]);
+  });
+
+  it('options refused before the command takes the helper started for it: none is left', () => {
+    // As root with one --drive, the entry point starts the helper before the flash command
+    // has parsed anything; an unknown option then ends the command before it adopts it.
+    const { loop, file } = stick('bogus.img');
+    const before = sha256(readFileSync(file));
+    const r = spawnSync(
+      flash(loop.device)[0]!,
+      [...flash(loop.device).slice(1), '--yes', '--bogus'],
+      {
+        env,
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('code: ZFLASH_USAGE');
+    expect(sha256(readFileSync(file))).toBe(before);
     expect(helperProcesses()).toEqual([]);
     expect(jobDirs()).toEqual([]);
   });

@@ -223,7 +223,8 @@ export const flashCommand: Command = async (argv, io) => {
     // checks below (it waits for the job, which it then checks as always). With a password
     // prompt it is started after the confirmation instead, never before.
     if (drives.length === 1 && !values.target)
-      early = await prestartHelper(HELPER_VERB, { env: io.env }).catch(() => null);
+      early = await (io.earlyHelper ??
+        prestartHelper(HELPER_VERB, { env: io.env }).catch(() => null));
     if (drives.length > 1) {
       // Several sticks: each is its own node, named from the pattern.
       const single = (['host', 'reflash', 'erase-disk'] as const).find((o) => values[o]);

@@ -1,5 +1,7 @@
 /** The `zflash` command: the same engine as the desktop app, without a GUI. */
 import { ExitCode, inputError } from '../errors.js';
+import { HELPER_VERB } from '../helper/names.js';
+import { prestartHelper, type PrestartedHelper } from '../helper/prestart.js';
 import { APP } from '../version.js';
 import type { CliIo, Command } from './io.js';
 import { reportError } from './output.js';
@@ -91,14 +93,39 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       args.includes('--json'),
     );
   }
+  const earlyHelper = !helpFor && name === 'flash' ? startHelperEarly(args, io) : null;
   try {
     return await (
       await cmd.load()
-    )(args, io);
+    )(args, earlyHelper ? { ...io, earlyHelper } : io);
   } catch (err) {
     // Commands report their own errors; this only catches a broken install or a bug.
     return reportError(io, err, args.includes('--json'));
+  } finally {
+    // Not adopted (the options called for none, or the command failed first): ended here.
+    const early = await earlyHelper;
+    if (early && early.child.exitCode === null) await early.discard();
   }
+}
+
+/**
+ * `flash` as root to one named drive starts its helper now, before the command's modules
+ * load (zod, sshpk, the FAT code: the larger part of the command's start-up), so the
+ * helper's own start-up overlaps all of it. A look at argv only: the command parses it for
+ * real, adopts this helper when it needs exactly one, and it is discarded otherwise. With a
+ * password prompt (not root) nothing starts before the operator has confirmed.
+ */
+function startHelperEarly(
+  args: readonly string[],
+  io: CliIo,
+): Promise<PrestartedHelper | null> | null {
+  if (process.getuid?.() !== 0) return null;
+  const drives = args.filter((a) => a === '--drive' || a.startsWith('--drive=')).length;
+  const other = args.some(
+    (a) => a === '--help' || a === '-h' || a === '--target' || a.startsWith('--target='),
+  );
+  if (drives !== 1 || other) return null;
+  return prestartHelper(HELPER_VERB, { env: io.env }).catch(() => null);
 }
 
 /**

@@ -15,12 +15,11 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { lstat, mkdtemp, open, readdir, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdtemp, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { StringDecoder } from 'node:string_decoder';
-import { fileURLToPath } from 'node:url';
 import {
   cancelledError,
   ExitCode,
@@ -29,6 +28,24 @@ import {
   targetError,
   ZflashError,
 } from '../errors.js';
+import {
+  cleanStaleJobDirs,
+  defaultHelperCommand,
+  helperArgv,
+  helperEnv,
+  type Channel,
+  type PrestartedHelper,
+} from './prestart.js';
+export {
+  cleanStaleJobDirs,
+  defaultHelperCommand,
+  HELPER_ENTRY,
+  helperArgv,
+  prestartHelper,
+  type Channel,
+  type PrestartedHelper,
+  type PrestartOptions,
+} from './prestart.js';
 import {
   elevationFor,
   elevationPrompt,
@@ -58,15 +75,6 @@ import {
   type WriteManyJobRequest,
 } from './protocol.js';
 
-export const HELPER_ENTRY = fileURLToPath(new URL('./entry.js', import.meta.url));
-
-/** How this installation starts its helper: this node and the built entry.js beside us. */
-export function defaultHelperCommand(): readonly string[] {
-  return [process.execPath, HELPER_ENTRY];
-}
-
-export type Channel = 'stdio' | 'files';
-
 export interface RunHelperOptions {
   /** The caller's environment (PATH finds pkexec); the helper is started with it. */
   readonly env: NodeJS.ProcessEnv;
@@ -90,75 +98,6 @@ export interface RunHelperOptions {
    * folder and announced on its stdin instead of starting a new process.
    */
   readonly prestarted?: PrestartedHelper;
-}
-
-/**
- * A helper process started early, while the front end still prepares the job (reads the
- * image, checks the drive), so that its start-up — a Node process and its imports, most of a
- * flash's fixed cost on a fast device — overlaps that work. Only where no password prompt is
- * involved (already root, stdio channel): a prompt must come after the operator confirmed.
- * The helper waits for a line on stdin, then reads and checks its job file exactly as always;
- * `discard()` (or the front end exiting) closes its stdin and it ends without reading anything.
- */
-export interface PrestartedHelper {
-  readonly verb: HelperVerb;
-  /** The job folder made for it (mode 0700); the job file is written there later. */
-  readonly dir: string;
-  readonly child: ChildProcessWithoutNullStreams;
-  /** What it said on stderr so far (kept from the start, as a late listener would miss it). */
-  readonly stderr: () => string;
-  /** Its exit code, once it has ended (it may end before it is used: a broken install). */
-  readonly exited: Promise<number | null>;
-  discard(): Promise<void>;
-}
-
-/** Starts the helper early when it needs no elevation; null when it does (start it later). */
-export async function prestartHelper(
-  verb: HelperVerb,
-  options: Pick<RunHelperOptions, 'env' | 'helperCommand' | 'isRoot' | 'tempDir' | 'platform'>,
-): Promise<PrestartedHelper | null> {
-  const isRoot = options.isRoot ?? process.getuid?.() === 0;
-  if (!isRoot) return null;
-  const base = options.tempDir ?? tmpdir();
-  await cleanStaleJobDirs(base);
-  const dir = await mkdtemp(join(base, `${JOB_DIR_PREFIX}${process.pid}-`));
-  const argv = [
-    ...helperArgv({
-      helperCommand: options.helperCommand ?? defaultHelperCommand(),
-      verb,
-      jobPath: join(dir, JOB_FILE),
-      channel: 'stdio',
-      requester: process.getuid?.() ?? null,
-    }),
-    '--await-job',
-  ];
-  const [command, ...args] = argv;
-  const child = spawn(command ?? '', args, {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: helperEnv(options.env),
-  });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-8192);
-  });
-  child.stdin.on('error', () => undefined);
-  const exited = new Promise<number | null>((resolve) => {
-    child.on('error', () => resolve(null));
-    child.on('close', (code) => resolve(code));
-  });
-  return {
-    verb,
-    dir,
-    child,
-    stderr: () => stderr,
-    exited,
-    async discard() {
-      child.stdin.end();
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000).unref())]);
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 export async function runHelper(
@@ -206,11 +145,6 @@ const unexpectedEnd = (e: HelperEvent) =>
 type FinalEvent = Extract<HelperEvent, { type: 'result' | 'injected' | 'summary' }>;
 
 /** The helper must not inherit an elevation it did not get: see main.ts resolveRequester. */
-const ELEVATION_VARS = new Set(['PKEXEC_UID', 'SUDO_UID']);
-
-function helperEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([k]) => !ELEVATION_VARS.has(k)));
-}
 
 async function runVerb(
   verb: HelperVerb,
@@ -294,69 +228,6 @@ async function runVerb(
 }
 
 /** The helper's argv before elevation. */
-export function helperArgv(input: {
-  readonly helperCommand: readonly string[];
-  readonly verb: HelperVerb;
-  readonly jobPath: string;
-  readonly channel: Channel;
-  readonly requester: number | null;
-  /**
-   * The drives the job names, shown by the password prompt (polkit's `$(command_line)`, UAC's
-   * details); the helper refuses a job whose drives are not these, so the prompt cannot lie.
-   */
-  readonly drives?: readonly string[];
-}): string[] {
-  return [
-    ...input.helperCommand,
-    input.verb,
-    '--job',
-    input.jobPath,
-    ...(input.channel === 'files' ? ['--channel', 'files'] : []),
-    ...(input.requester !== null ? ['--requester', String(input.requester)] : []),
-    // Last: pkexec's shortened command line (polkit's $(cmdline_short)) keeps the end.
-    ...(input.drives ?? []).flatMap((d) => ['--drive', d]),
-  ];
-}
-
-/** Whether a process exists (EPERM: it does, under another user). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-const STALE_DIR = new RegExp(`^${JOB_DIR_PREFIX}(\\d+)-[A-Za-z0-9]{6}$`);
-
-/**
- * Removes job folders an earlier requester left behind (killed while the password prompt was
- * open, before it could remove its own): only ours — named by a requester's pid, a real
- * folder (not a link), owned by us, in `base` — and only once that process is gone. Returns
- * what it removed.
- */
-export async function cleanStaleJobDirs(
-  base: string,
-  deps: { readonly uid?: number | null; readonly isAlive?: (pid: number) => boolean } = {},
-): Promise<string[]> {
-  const uid = deps.uid !== undefined ? deps.uid : (process.getuid?.() ?? null);
-  const alive = deps.isAlive ?? isAlive;
-  const removed: string[] = [];
-  const names = await readdir(base).catch(() => [] as string[]);
-  for (const name of names) {
-    const m = STALE_DIR.exec(name);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    if (pid === process.pid || alive(pid)) continue;
-    const path = join(base, name);
-    const st = await lstat(path).catch(() => null);
-    if (!st || !st.isDirectory() || (uid !== null && st.uid !== uid)) continue;
-    await rm(path, { recursive: true, force: true }).catch(() => undefined);
-    removed.push(path);
-  }
-  return removed;
-}
 
 /**
  * Follows a file another process appends JSON lines to, with positioned reads on one handle

@@ -13,31 +13,22 @@ import {
 } from '../flash/events.js';
 import { nodeIdentitySchema } from '../node/identity.js';
 import type { NodeIdentity } from '../node/types.js';
+import { HELPER_VERB, WRITE_MANY_VERB, INJECT_VERB, JOB_VERSION } from './names.js';
 
-/**
- * The helper's fixed verbs: flash an image, flash it to several sticks at once (one image
- * read, one node per stick), or inject a node's files into a flashed stick.
- */
-export const HELPER_VERB = 'write';
-export const WRITE_MANY_VERB = 'write-many';
-export const INJECT_VERB = 'inject';
-export const HELPER_VERBS = [HELPER_VERB, WRITE_MANY_VERB, INJECT_VERB] as const;
-export type HelperVerb = (typeof HELPER_VERBS)[number];
-/** Beside the job file, for the files channel (osascript, UAC): see helper/main.ts. */
-export const EVENTS_FILE = 'events.jsonl';
-export const CANCEL_FILE = 'cancel';
-export const JOB_FILE = 'job.json';
-/** Job folders are `zflash-job-<pid of the requesting process>-XXXXXX` (client.ts cleans stale ones). */
-export const JOB_DIR_PREFIX = 'zflash-job-';
-export const JOB_VERSION = 1;
-/** A job is a few keys and names; anything larger is not one of ours. */
-export const MAX_JOB_BYTES = 256 * 1024;
-/**
- * When the helper cannot report through its channel (the events file was refused), it says
- * why on stderr after this marker, as one JSON line; the client reads it from the helper's
- * (or osascript's) stderr.
- */
-export const STDERR_ERROR_MARKER = 'zflash-helper-error';
+export {
+  HELPER_VERB,
+  WRITE_MANY_VERB,
+  INJECT_VERB,
+  HELPER_VERBS,
+  EVENTS_FILE,
+  CANCEL_FILE,
+  JOB_FILE,
+  JOB_DIR_PREFIX,
+  JOB_VERSION,
+  MAX_JOB_BYTES,
+  STDERR_ERROR_MARKER,
+} from './names.js';
+export type { HelperVerb } from './names.js';
 
 const hex64 = z.string().regex(/^[0-9a-fA-F]{64}$/);
 
