@@ -935,9 +935,21 @@ describe('long names and labels as mtools reads them, also when damaged', () => 
     const renamed = Buffer.from(buf);
     renamed[root + sfnAt * 32] = 'Q'.charCodeAt(0);
     cases.push(['the 8.3 entry renamed', renamed, [`Q${shown.slice(1)}`, ...rest]]);
+    // A long name whose first character is NUL: empty, so none (mdir shows the 8.3 name alone).
+    const empty = Buffer.from(buf);
+    empty.writeUInt16LE(0, root + (sfnAt - 1) * 32 + 1);
+    cases.push(['an empty long name', empty, [shown, ...rest]]);
     for (const [what, damaged, expected] of cases) {
       expect(await names(damaged), what).toEqual(expected);
       writeFileSync(img, damaged);
+      if (what === 'an empty long name') {
+        // mdir -b lists nothing for it; its long listing shows the 8.3 name and no long one.
+        const line = run('mdir', ['-i', img, '::/'])
+          .split('\n')
+          .find((l) => l.startsWith(`${alias.slice(0, 8)} ${alias.slice(8)}`));
+        expect(line).toMatch(/\d\d:\d\d\s*$/);
+        continue;
+      }
       if (what === 'ordinal 1 twice') {
         const fsck = spawnSync('fsck.fat', ['-n', img]).stdout.toString();
         expect(fsck).toContain(`Orphaned long file name part "${long}"`);
