@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ZflashError } from '../errors.js';
-import { FatVolume, parseGeometry } from './fat.js';
+import { FatTable, FatVolume, parseGeometry } from './fat.js';
 import { MemoryDevice, OverlayDevice } from './device.js';
 import {
   buildEsp,
@@ -161,8 +161,13 @@ describe('refusals leave the filesystem untouched', () => {
     }
     const overlay = new OverlayDevice(new MemoryDevice(readFileSync(img)));
     const vol = await FatVolume.open(overlay);
+    // One slot is left; the first file needs three (two long-name slots and its 8.3 entry).
     await expect(vol.writeRootFiles(payload('n'))).rejects.toMatchObject({
       code: 'ZFLASH_ESP_ROOT_FULL',
+      message:
+        "The EFI partition's root directory has no room for 3 more entries (FAT12 roots hold a fixed 16).",
+      hint: 'Use an unmodified installer image; this one has too many files in the root of its EFI partition.',
+      details: { slotsNeeded: 3, rootEntries: 16 },
     });
     expect(overlay.extents()).toHaveLength(0);
   });
@@ -180,7 +185,11 @@ describe('refusals leave the filesystem untouched', () => {
     const v = buf.readUInt16LE(off);
     buf.writeUInt16LE(first & 1 ? (v & 0xf) | (first << 4) : (v & 0xf000) | first, off);
     const vol = await FatVolume.open(new MemoryDevice(buf));
-    await expect(vol.readFile('a.bin')).rejects.toMatchObject({ code: 'ZFLASH_ESP_CORRUPT' });
+    await expect(vol.readFile('a.bin')).rejects.toMatchObject({
+      code: 'ZFLASH_ESP_CORRUPT',
+      message: "The EFI System Partition's FAT filesystem is damaged: a cluster chain loops.",
+      details: { first },
+    });
   });
 
   it('makes differing FAT copies identical again (a stick written by the fatfs package)', async () => {
@@ -360,6 +369,15 @@ describe('FAT type decision', () => {
       type: 32,
       clusters: 7868,
     });
+    // A FAT32 root is a cluster chain: a root entry count left in its boot sector is no fixed root.
+    const stray = parseGeometry(
+      bootSector({ fat16: 0, fat32: 64, total: 8000, rootEntries: 16 }),
+      8000 * 512,
+    );
+    expect({ type: stray.fatType, rootEntries: stray.rootEntries }).toEqual({
+      type: 32,
+      rootEntries: 0,
+    });
     const fat12 = parseGeometry(
       bootSector({ fat16: 12, fat32: 0, total: 4000, rootEntries: 512 }),
       4000 * 512,
@@ -382,6 +400,7 @@ describe('FAT type decision', () => {
       expect.objectContaining({
         code: 'ZFLASH_ESP_CORRUPT',
         message: expect.stringMatching(/68764 clusters, more than FAT16 can address/),
+        details: { clusterCount: 68764 },
       }),
     );
   });
@@ -517,6 +536,9 @@ describe('every check, against mkfs.vfat, mtools and fsck.fat', () => {
       "The EFI System Partition's FAT filesystem is damaged: its boot sector describes an impossible layout.",
     );
     expect(err?.details).toEqual({ sectorsPerFat: 0, totalSectors: 6144 });
+    expect(err?.hint).toBe(
+      'Flash the stick again from the original image, or use an unmodified image file.',
+    );
     // Exactly as many sectors as come before the data: no data area at all.
     const firstData = g.dataOffset / 512;
     const noData = Buffer.from(base);
@@ -726,6 +748,7 @@ describe('every check, against mkfs.vfat, mtools and fsck.fat', () => {
       code: 'ZFLASH_ESP_FULL',
       message: `The EFI partition has ${free} bytes free after removing the old node files, but the new ones need ${free + 2048}.`,
       details: { neededBytes: free + 2048, freeBytes: free },
+      hint: 'Remove Wi-Fi or extra keys to make the payload smaller, or use an installer image with a larger EFI partition.',
     });
     // Exactly what is free fits.
     const plan = await vol.planRootFiles([{ name: 'a.bin', data: Buffer.alloc(free) }]);
@@ -764,6 +787,7 @@ describe('every check, against mkfs.vfat, mtools and fsck.fat', () => {
     setFat(free, entry.firstCluster + 1, 0);
     expect(await read(free)).toMatchObject({
       message: `The EFI System Partition's FAT filesystem is damaged: a cluster chain runs into free cluster ${entry.firstCluster + 1}.`,
+      details: { cluster: entry.firstCluster + 1 },
     });
     const short = Buffer.from(base);
     setFat(short, entry.firstCluster, 0xfff);
@@ -873,6 +897,78 @@ describe('long names and labels as mtools reads them, also when damaged', () => 
     }
   });
 
+  it('shows the 8.3 name when something comes between a long name and its 8.3 entry, or the 8.3 entry changed, as mdir does', async () => {
+    const { img, buf, vol, root } = await withLong('lfnbetween');
+    const entry = vol.listRoot().find((e) => e.name === long)!;
+    const alias = entry.shortName;
+    const shown = `${alias.slice(0, 8).trimEnd()}.${alias.slice(8).trimEnd()}`;
+    const slots = vol.geometry.rootEntries;
+    const sfnAt = entry.slot + entry.slotCount - 1;
+    const slotOf = (b: Buffer, i: number) =>
+      Buffer.from(b.subarray(root + i * 32, root + i * 32 + 32));
+    /** `buf` with `e` inserted at slot `at`, the entries from there on moved down one slot. */
+    const inserted = (at: number, e: Buffer) => {
+      const out = Buffer.from(buf);
+      out.copy(out, root + (at + 1) * 32, root + at * 32, root + (slots - 1) * 32);
+      e.copy(out, root + at * 32);
+      return out;
+    };
+    const deleted = slotOf(buf, sfnAt);
+    deleted[0] = 0xe5;
+    const labelSlot = [...Array(slots).keys()].find((i) => buf[root + i * 32 + 11] === 0x08)!;
+    const rest = ['abcdefghij.tx', 'after.txt'];
+    const cases: [string, Buffer, string[]][] = [
+      ['a deleted entry before the 8.3 entry', inserted(sfnAt, deleted), [shown, ...rest]],
+      [
+        'a volume label before the 8.3 entry',
+        inserted(sfnAt, slotOf(buf, labelSlot)),
+        [shown, ...rest],
+      ],
+      // The slot of ordinal 1 twice: the second one stands where the 8.3 entry is due. Linux
+      // starts a new sequence there (fs/fat/dir.c `fat_parse_long`), which has no first slot,
+      // and fsck.fat calls the long name an orphan; mdir alone still shows it.
+      ['ordinal 1 twice', inserted(sfnAt, slotOf(buf, sfnAt - 1)), [shown, ...rest]],
+      // A second 8.3 entry with the same name right after the first: the long name went to the first.
+      ['the 8.3 entry twice', inserted(sfnAt + 1, slotOf(buf, sfnAt)), [long, shown, ...rest]],
+    ];
+    // The 8.3 entry renamed by a tool that knows no long names: its checksum no longer matches.
+    const renamed = Buffer.from(buf);
+    renamed[root + sfnAt * 32] = 'Q'.charCodeAt(0);
+    cases.push(['the 8.3 entry renamed', renamed, [`Q${shown.slice(1)}`, ...rest]]);
+    // A long name whose first character is NUL: empty, so none (mdir shows the 8.3 name alone).
+    const empty = Buffer.from(buf);
+    empty.writeUInt16LE(0, root + (sfnAt - 1) * 32 + 1);
+    cases.push(['an empty long name', empty, [shown, ...rest]]);
+    for (const [what, damaged, expected] of cases) {
+      const entries = (await FatVolume.open(new MemoryDevice(damaged))).listRoot();
+      expect(
+        entries.map((e) => e.name),
+        what,
+      ).toEqual(expected);
+      // Slots that are not its long name are not the entry's: replacing it leaves them alone.
+      if (expected[0] !== long && what !== 'an empty long name') {
+        expect(entries[0]?.slotCount, what).toBe(1);
+      }
+      writeFileSync(img, damaged);
+      if (what === 'an empty long name') {
+        // mdir -b lists nothing for it; its long listing shows the 8.3 name and no long one.
+        const line = run('mdir', ['-i', img, '::/'])
+          .split('\n')
+          .find((l) => l.startsWith(`${alias.slice(0, 8)} ${alias.slice(8)}`));
+        expect(line).toMatch(/\d\d:\d\d\s*$/);
+        continue;
+      }
+      if (what === 'ordinal 1 twice') {
+        const fsck = spawnSync('fsck.fat', ['-n', img]).stdout.toString();
+        expect(fsck).toContain(`Orphaned long file name part "${long}"`);
+        continue;
+      }
+      const mdir = run('mdir', ['-b', '-i', img, '::/']);
+      expect(mdir, what).toContain(`::/${expected[0]}\n`);
+      if (expected[0] !== long) expect(mdir, what).not.toContain(`::/${long}\n`);
+    }
+  });
+
   it('takes the label from the root directory first, then from the boot sector', async () => {
     const img = buildEsp(`${tmp.path}/label.img`, { fat: 12 });
     const buf = readFileSync(img);
@@ -890,6 +986,11 @@ describe('long names and labels as mtools reads them, also when damaged', () => 
     const v32 = await FatVolume.open(new MemoryDevice(f32));
     expect(v32.label).toBe('EFIBOOT');
     expect(v32.serial).toBe('1234-5678');
+    // The serial as minfo shows it: eight upper-case hex digits, leading zeros kept.
+    buf.writeUInt32LE(0x0a1b2c3d, 39);
+    writeFileSync(img, buf);
+    expect(run('minfo', ['-i', img, '::'])).toContain('serial number: 0A1B2C3D');
+    expect((await FatVolume.open(new MemoryDevice(buf))).serial).toBe('0A1B-2C3D');
     const r32 = v32.geometry.dataOffset;
     for (let i = 0; i < 16; i++) if (f32[r32 + i * 32 + 11] === 0x08) f32[r32 + i * 32] = 0xe5;
     expect((await FatVolume.open(new MemoryDevice(f32))).label).toBe('BOOT32');
@@ -1084,7 +1185,10 @@ describe('edges a real ESP reaches: high clusters, full volumes, holes, other to
     run('mcopy', ['-i', img, `${tmp.path}/long-named-file.txt`, '::/long-named-file.txt']);
     run('mlabel', ['-i', img, '::LATELBL']);
     expect(run('mlabel', ['-s', '-i', img, '::'])).toContain('LATELBL');
-    const vol = await FatVolume.open(bytesOf(img));
+    // mlabel wrote the boot sector's copy too; make it differ, so only the root entry says LATELBL.
+    const dev = bytesOf(img);
+    dev.buffer.write('BOOTLBL    ', 43, 'latin1');
+    const vol = await FatVolume.open(dev);
     expect(vol.label).toBe('LATELBL');
     expect(vol.listRoot().map((e) => e.name)).toEqual(['long-named-file.txt']);
   });
@@ -1283,5 +1387,180 @@ describe('edges a real ESP reaches: high clusters, full volumes, holes, other to
     expect(short.get('zeta-file-9.txt')).toBe('ZETA-~10TXT');
     expect(short.get('zeta-file-10.txt')).toBe('ZETA-~11TXT');
     expect(mtype(img, 0, 'zeta-file-10.txt')).toBe('10\n');
+  });
+});
+
+describe('chains, names and directory slots at their edges', () => {
+  const bytesOf = (img: string) => new MemoryDevice(readFileSync(img));
+  /** The first FAT of `buf` as a table whose `set` writes into `buf`. */
+  const firstFat = (buf: Buffer, vol: FatVolume) => {
+    const g = vol.geometry;
+    const start = g.reservedSectors * g.bytesPerSector;
+    return new FatTable(g.fatType, buf.subarray(start, start + g.sectorsPerFat * g.bytesPerSector));
+  };
+  /** Every FAT copy of `buf` made equal to the first, as a tool that edits the FAT leaves them. */
+  const copyFats = (buf: Buffer, vol: FatVolume) => {
+    const g = vol.geometry;
+    const len = g.sectorsPerFat * g.bytesPerSector;
+    const start = g.reservedSectors * g.bytesPerSector;
+    for (let i = 1; i < g.numFats; i++) buf.copy(buf, start + i * len, start, start + len);
+  };
+  const clusterAt = (vol: FatVolume, c: number) =>
+    vol.geometry.dataOffset + (c - 2) * vol.geometry.clusterSize;
+
+  it('follows a chain through cluster numbers that are end marks only on a narrower FAT', async () => {
+    // 0xFF8 and up end a FAT12 chain, 0xFFF8 and up a FAT16 one: on FAT16 cluster 4090 and on
+    // FAT32 cluster 65 530 are ordinary clusters a file can continue in.
+    for (const [bits, high] of [
+      [16, 4090],
+      [32, 65530],
+    ] as const) {
+      const data = randomBytes(9000);
+      const img = buildEsp(`${tmp.path}/through${bits}.img`, {
+        fat: bits,
+        files: { 'two.bin': data },
+      });
+      const buf = readFileSync(img);
+      const vol0 = await FatVolume.open(new MemoryDevice(Buffer.from(buf)));
+      expect(vol0.geometry.clusterCount).toBeGreaterThan(high);
+      const fat = firstFat(buf, vol0);
+      const first = vol0.findInRoot('two.bin')!.firstCluster;
+      const second = fat.get(first);
+      expect(fat.get(high)).toBe(0);
+      // Move the file's second cluster to `high`.
+      const size = vol0.geometry.clusterSize;
+      buf.copy(buf, clusterAt(vol0, high), clusterAt(vol0, second), clusterAt(vol0, second) + size);
+      fat.set(high, fat.get(second));
+      fat.set(second, 0);
+      fat.set(first, high);
+      copyFats(buf, vol0);
+      writeFileSync(img, buf);
+      fsckClean(img);
+      const vol = await FatVolume.open(new MemoryDevice(buf));
+      expect((await vol.readFile('two.bin'))?.equals(data), `FAT${bits}`).toBe(true);
+    }
+  });
+
+  it('reads a file whose clusters run backwards, and ignores the high word on FAT12', async () => {
+    const data = randomBytes(5 * 2048);
+    const img = buildEsp(`${tmp.path}/backwards.img`, { fat: 12, files: { 'back.bin': data } });
+    const buf = readFileSync(img);
+    const vol0 = await FatVolume.open(new MemoryDevice(Buffer.from(buf)));
+    const size = vol0.geometry.clusterSize;
+    const entry = vol0.findInRoot('back.bin')!;
+    const first = entry.firstCluster;
+    const n = data.length / size;
+    expect(n).toBeGreaterThanOrEqual(3);
+    // Cluster k of the file moves to first + n - 1 - k: a chain of consecutive numbers, descending.
+    const fat = firstFat(buf, vol0);
+    for (let k = 0; k < n; k++) {
+      const c = first + n - 1 - k;
+      data.copy(buf, clusterAt(vol0, c), k * size, (k + 1) * size);
+      fat.set(c, k === n - 1 ? fat.endOfChain : c - 1);
+    }
+    copyFats(buf, vol0);
+    const sfn = vol0.geometry.rootDirOffset + (entry.slot + entry.slotCount - 1) * 32;
+    buf.writeUInt16LE(first + n - 1, sfn + 26);
+    writeFileSync(img, buf);
+    fsckClean(img);
+    run('mcopy', ['-n', '-i', img, '::/back.bin', `${tmp.path}/back.out`]);
+    expect(readFileSync(`${tmp.path}/back.out`).equals(data)).toBe(true);
+    expect(
+      (await FatVolume.open(new MemoryDevice(buf)).then((v) => v.readFile('back.bin')))?.equals(
+        data,
+      ),
+    ).toBe(true);
+    // Offset 20 holds the high word of the first cluster on FAT32 only; FAT12 ignores it.
+    buf.writeUInt16LE(1, sfn + 20);
+    writeFileSync(img, buf);
+    run('mcopy', ['-n', '-i', img, '::/back.bin', `${tmp.path}/back.out`]);
+    expect(readFileSync(`${tmp.path}/back.out`).equals(data)).toBe(true);
+    const vol = await FatVolume.open(new MemoryDevice(buf));
+    expect(vol.findInRoot('back.bin')?.firstCluster).toBe(first + n - 1);
+    expect((await vol.readFile('back.bin'))?.equals(data)).toBe(true);
+  });
+
+  it('shows 8.3 names with a short extension as mtools does', async () => {
+    const img = buildEsp(`${tmp.path}/shortext.img`, {
+      fat: 12,
+      files: { 'NOTES.MD': 'n', 'A.B': 'a' },
+    });
+    const vol = await FatVolume.open(bytesOf(img));
+    expect(vol.listRoot().map((e) => e.name)).toEqual(['NOTES.MD', 'A.B']);
+    expect(mdirNames(img, 0)).toEqual(['NOTES.MD', 'A.B']);
+  });
+
+  it('gives a name with a lower-case extension a long name, and long extensions distinct aliases', async () => {
+    const img = buildEsp(`${tmp.path}/aliases2.img`, { fat: 12 });
+    const dev = bytesOf(img);
+    const vol = await FatVolume.open(dev);
+    await vol.writeRootFiles([
+      { name: 'KEYS.pub', data: Buffer.from('k') },
+      // Both extensions cut to JSO: the aliases must still differ.
+      { name: 'zeta-node.json', data: Buffer.from('1') },
+      { name: 'zeta-node.jsonl', data: Buffer.from('2') },
+    ]);
+    writeFileSync(img, dev.buffer);
+    fsckClean(img);
+    const entries = new Map(vol.listRoot().map((e) => [e.name, e]));
+    expect(entries.get('KEYS.pub')).toMatchObject({ shortName: 'KEYS~1  PUB', slotCount: 2 });
+    expect(entries.get('zeta-node.json')?.shortName).toBe('ZETA-N~1JSO');
+    expect(entries.get('zeta-node.jsonl')?.shortName).toBe('ZETA-N~2JSO');
+    expect(mdirNames(img, 0)).toEqual(['KEYS.pub', 'zeta-node.json', 'zeta-node.jsonl']);
+    expect(mtype(img, 0, 'zeta-node.jsonl')).toBe('2');
+  });
+
+  it('gives a new long name an alias no file already on the volume has', async () => {
+    const img = buildEsp(`${tmp.path}/alias-in-use.img`, {
+      fat: 12,
+      files: { 'zeta-authorized-keys-old.pub': 'old' },
+    });
+    const dev = bytesOf(img);
+    const vol = await FatVolume.open(dev);
+    expect(vol.findInRoot('zeta-authorized-keys-old.pub')?.shortName).toBe('ZETA-A~1PUB');
+    await vol.writeRootFiles([{ name: 'zeta-authorized-keys.pub', data: Buffer.from(KEYS) }]);
+    writeFileSync(img, dev.buffer);
+    fsckClean(img);
+    expect(vol.findInRoot('zeta-authorized-keys.pub')?.shortName).toBe('ZETA-A~2PUB');
+    expect(mtype(img, 0, 'zeta-authorized-keys-old.pub')).toBe('old');
+  });
+
+  it('writes into an empty root from its first slot', async () => {
+    // No label entry: slot 0 is the first free one.
+    const img = buildEsp(`${tmp.path}/nolabel.img`, { fat: 12 });
+    const buf = readFileSync(img);
+    const g = parseGeometry(buf, buf.length);
+    buf.fill(0, g.rootDirOffset, g.rootDirOffset + 32);
+    buf.write('NO NAME    ', 43, 'latin1');
+    const dev = new MemoryDevice(buf);
+    const vol = await FatVolume.open(dev);
+    expect(vol.listRoot()).toEqual([]);
+    await vol.writeRootFiles(payload('first'));
+    expect(vol.listRoot()[0]).toMatchObject({ name: 'zeta-authorized-keys.pub', slot: 0 });
+    writeFileSync(img, dev.buffer);
+    fsckClean(img);
+    expect(mtype(img, 0, 'zeta-hostname.txt')).toBe('first\n');
+  });
+
+  it('refuses to grow a full FAT32 root when no cluster is free, even for an empty file', async () => {
+    const img = buildEsp(`${tmp.path}/fullroot32.img`, { fat: 32 });
+    const buf = readFileSync(img);
+    const vol0 = await FatVolume.open(new MemoryDevice(Buffer.from(buf)));
+    const g = vol0.geometry;
+    // Fill the one-cluster root with 8.3 entries after the label, and take every free cluster.
+    const root = clusterAt(vol0, g.rootCluster);
+    for (let i = 1; i < g.clusterSize / 32; i++) {
+      const e = buf.subarray(root + i * 32, root + i * 32 + 32);
+      e.fill(0);
+      e.write(`F${i}`.padEnd(8) + 'TXT', 0, 'latin1');
+      e[11] = 0x20;
+    }
+    const fat = firstFat(buf, vol0);
+    for (let c = 2; c < g.clusterCount + 2; c++) if (fat.get(c) === 0) fat.set(c, fat.endOfChain);
+    const vol = await FatVolume.open(new MemoryDevice(buf));
+    expect(vol.freeBytes).toBe(0);
+    await expect(
+      vol.planRootFiles([{ name: 'EMPTY.TXT', data: Buffer.alloc(0) }]),
+    ).rejects.toMatchObject({ code: 'ZFLASH_ESP_FULL' });
   });
 });

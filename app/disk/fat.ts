@@ -431,7 +431,7 @@ export class FatVolume {
       if (lfnParts.length > 0 && lfnExpect === 0 && lfnSum === lfnChecksum(shortRaw)) {
         const long = lfnParts.join('');
         const end = long.indexOf('\0');
-        name = end >= 0 ? long.slice(0, end) : long;
+        name = (end >= 0 ? long.slice(0, end) : long) || name; // an empty long name is none, as in mdir
         slot = lfnStart;
       }
       lfnParts = [];
