@@ -4,6 +4,10 @@
  * that guard data, one module at a time against the suites that cover it, then a table of
  * mutation scores (killed + timed out over all valid mutants) per module and file.
  *
+ * `npm run mutation -- MODULE --lines FILE:A-B [--lines FILE:C-D]…`: a narrowed re-test of one
+ * module's lines (after tests aimed at their survivors), with the same suites and sandbox.
+ * Its table is printed only: summary.json and summary.md keep whole-module runs.
+ *
  * Reports go to reports/mutation/ (gitignored): MODULE/mutation.html to browse every mutant,
  * MODULE/mutation.json, MODULE/incremental.json (Stryker's incremental mode: an unchanged
  * mutant with unchanged tests keeps its result; --full ignores it), summary.json and
@@ -27,12 +31,14 @@ const argv = process.argv.slice(2);
 let concurrency = 1;
 let full = false;
 let dryRunOnly = false;
+const lines = [];
 const names = [];
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
   if (a === '--concurrency') concurrency = Number(argv[++i]);
   else if (a === '--full') full = true;
   else if (a === '--dry-run') dryRunOnly = true;
+  else if (a === '--lines') lines.push(argv[++i] ?? '');
   else names.push(a);
 }
 if (!(concurrency === 1 || concurrency === 2)) {
@@ -45,6 +51,16 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const selected = names.length ? modules.filter((m) => names.includes(m.name)) : modules;
+if (lines.length > 0) {
+  const files = selected.length === 1 ? selected[0].mutate : [];
+  const bad = lines.filter((l) => !/^[^:]+:\d+-\d+$/.test(l) || !files.includes(l.split(':')[0]));
+  if (selected.length !== 1 || bad.length > 0) {
+    console.error(
+      `--lines needs one module and FILE:A-B ranges in its files (${files.join(', ') || 'name one module'})`,
+    );
+    process.exit(2);
+  }
+}
 if (selected.some((m) => m.children) && process.getuid?.() !== 0) {
   console.error('the helper and write suites attach loop devices: run as root');
   process.exit(2);
@@ -102,14 +118,16 @@ for (const m of selected) {
   let results;
   try {
     results = await new Stryker({
-      mutate: m.mutate,
+      mutate: lines.length > 0 ? lines : m.mutate,
       concurrency,
       dryRunOnly,
-      incremental: !full,
+      // A narrowed run neither uses nor overwrites the module's incremental record.
+      incremental: !full && lines.length === 0,
       force: full,
       incrementalFile: join(dir, 'incremental.json'),
-      htmlReporter: { fileName: join(dir, 'mutation.html') },
-      jsonReporter: { fileName: join(dir, 'mutation.json') },
+      // A narrowed run's report goes beside the whole run's, not over it.
+      htmlReporter: { fileName: join(dir, lines.length ? 'narrowed' : '', 'mutation.html') },
+      jsonReporter: { fileName: join(dir, lines.length ? 'narrowed' : '', 'mutation.json') },
       vitest: { configFile: 'test/mutation/vitest.config.ts', related: !m.children },
       ...(m.children ? { buildCommand: 'npx tsc -p tsconfig.build.json' } : {}),
     }).runMutationTest();
@@ -151,7 +169,11 @@ const table = [
 console.log(
   `\nThis run: ${selected.map((m) => m.name).join(', ')} in ${mmss(totalSeconds)} (concurrency ${concurrency}).\n\n${table}\n`,
 );
-writeFileSync(join(out, 'summary.json'), `${JSON.stringify({ rows }, null, 2)}\n`);
-writeFileSync(join(out, 'summary.md'), `${table}\n`);
+if (lines.length === 0) {
+  writeFileSync(join(out, 'summary.json'), `${JSON.stringify({ rows }, null, 2)}\n`);
+  writeFileSync(join(out, 'summary.md'), `${table}\n`);
+} else {
+  console.log(`narrowed to ${lines.join(', ')}: not kept in summary.md (whole-module runs only)`);
+}
 const below = summary.filter((r) => r.score !== null && r.score < 85);
 if (below.length) console.log(`below 85 %: ${below.map((r) => r.file).join(', ')}`);
