@@ -4,6 +4,12 @@
  * verify on), the way Etcher drives it. Prints one JSON line when its state changes
  * (`flashing`, `verifying`) and a result line at the end; exits 1 if the write failed.
  *
+ * Then one more step etcher-sdk does not take: an fsync of the device (phase `fsync`, then a
+ * `durable` line). etcher-sdk never calls fsync, so when it reports success the data may
+ * still sit in a cache below (the drive's, or here the host's under the VM's disk); zflash
+ * fsyncs before its verify. bench/flash.ts reports etcher-sdk both as shipped (up to its
+ * result) and with that fsync, the same durability as zflash.
+ *
  *   node dist/bench/etcher-flash.js IMAGE /dev/loopN SIZE_BYTES
  *
  * Only the modules needed are imported (the package index costs ~240 ms and ~30 MiB), as
@@ -11,6 +17,7 @@
  * mount whose source starts with the device path, other tests' loop devices included, and
  * our loop device has nothing mounted (the unmount costs Etcher a few ms we do not count).
  */
+import { open } from 'node:fs/promises';
 import { decompressThenFlash } from 'etcher-sdk/build/multi-write.js';
 import { BlockDevice } from 'etcher-sdk/build/source-destination/block-device.js';
 import { File } from 'etcher-sdk/build/source-destination/file.js';
@@ -74,7 +81,19 @@ async function main(): Promise<void> {
   process.stdout.write(
     `${JSON.stringify({ type: 'result', bytesWritten: r.bytesWritten, failures })}\n`,
   );
-  if (failures.length || r.failures.size) process.exitCode = 1;
+  if (failures.length || r.failures.size) {
+    process.exitCode = 1;
+    return;
+  }
+  // What makes the write durable: a flush of the device's (and the host's) cache.
+  process.stdout.write(`${JSON.stringify({ type: 'phase', phase: 'fsync' })}\n`);
+  const fh = await open(device, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  process.stdout.write(`${JSON.stringify({ type: 'durable' })}\n`);
 }
 
 main().catch((err: unknown) => {

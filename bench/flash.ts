@@ -164,6 +164,7 @@ async function etcher(
           result = e;
           at.set('result', when);
         }
+        if (e.type === 'durable') at.set('durable', when);
       },
     },
     (child) => {
@@ -187,7 +188,10 @@ async function etcher(
       startup: t('flashing') - t0,
       flashing: t('verifying') - t('flashing'),
       verifying: t('result') - t('verifying'),
-      exit: t0 + done.ms - t('result'),
+      fsync: t('durable') - t('result'),
+      exit: t0 + done.ms - t('durable'),
+      // As shipped: its own work, up to its result line, plus the exit (no fsync).
+      asShipped: done.ms - (t('durable') - t('result')),
     },
   };
 }
@@ -269,13 +273,16 @@ interface Block {
 const totals = (b: Block, n: Name): Stats => stats((b.runs.get(n) ?? []).map((r) => r.total));
 const part = (b: Block, n: Name, p: string): number =>
   median((b.runs.get(n) ?? []).map((r) => r.parts[p] ?? NaN));
+/** etcher-sdk without the fsync that bench/etcher-flash.ts adds after its result. */
+const shipped = (b: Block): Stats =>
+  stats((b.runs.get('etcher') ?? []).map((r) => r.parts.asShipped ?? NaN));
 const streaming = (r: Run) =>
   (r.parts.writing ?? NaN) + (r.parts.finishing ?? NaN) + (r.parts.verifying ?? NaN);
 
 const ROWS: readonly [Name, string][] = [
   ['zflash', 'zflash flash IMG --drive LOOP … --json --no-eject'],
   ...(COMPARE ? [['other', `the same, built in ${COMPARE}`] as [Name, string]] : []),
-  ['etcher', 'etcher-sdk decompressThenFlash, direct I/O, verify on'],
+  ['etcher', 'etcher-sdk decompressThenFlash, verify on, then fsync'],
   ['bmaptool', 'bmaptool copy --bmap IMG.bmap IMG LOOP (no read-back)'],
   ['ddcmp', 'dd write oflag=direct + dd read iflag=direct | cmp'],
   ['raw', 'raw I/O limit: dd write + dd read iflag=direct > /dev/null'],
@@ -319,9 +326,18 @@ function report(b: Block, size: number): string[] {
       'N'.padStart(4),
       'zflash ÷ row'.padStart(14),
     ].join(''),
-    ...ROWS.filter(([n]) => b.runs.has(n)).map(([n, label]) =>
+    ...ROWS.filter(([n]) => b.runs.has(n)).flatMap(([n, label]) => [
       line(label, totals(b, n), n === 'zflash' ? '' : ratio(ours.median, totals(b, n).median)),
-    ),
+      ...(n === 'etcher'
+        ? [
+            line(
+              '  the same as shipped: no fsync (its data not yet durable)',
+              shipped(b),
+              ratio(ours.median, shipped(b).median),
+            ),
+          ]
+        : []),
+    ]),
     'zflash by phase (median of each, from JSON progress events as they arrive)',
     phase('start-up: 2 Node processes, imports, drive checks', part(b, 'zflash', 'startup')),
     phase('preparing: probe the image, compute the ESP patch', part(b, 'zflash', 'preparing')),
@@ -362,6 +378,7 @@ function report(b: Block, size: number): string[] {
     phase('start-up: Node, imports, open, until flashing', part(b, 'etcher', 'startup')),
     phase('flashing', part(b, 'etcher', 'flashing'), rate(size, part(b, 'etcher', 'flashing'))),
     phase('verifying', part(b, 'etcher', 'verifying'), rate(size, part(b, 'etcher', 'verifying'))),
+    phase('fsync (added here: etcher-sdk has none)', part(b, 'etcher', 'fsync')),
     phase('exit', part(b, 'etcher', 'exit')),
   ];
 }
@@ -512,6 +529,7 @@ async function main(): Promise<void> {
     const rawRatio = (b: Block) =>
       median((b.runs.get('zflash') ?? []).map(streaming)) / totals(b, 'raw').median;
     const vsEtcher = worstOf(judged, etcherRatio);
+    const vsShipped = worstOf(judged, (b) => totals(b, 'zflash').median / shipped(b).median);
     const vsRaw = worstOf(judged, rawRatio);
     const startup = worstOf(judged, (b) => part(b, 'zflash', 'startup'));
     const others = blocks.filter((b) => !judged.includes(b));
@@ -538,7 +556,8 @@ async function main(): Promise<void> {
       `  CLI ${mibOf(peakCli)}, helper ${mibOf(peakHelper)}; CLI + helper ${mibOf(peakSum)} (both peaks at once, an upper bound); largest tree RSS in one poll ${mibOf(peakTree)}`,
       `  etcher-sdk process ${mibOf(etcherPeak)}`,
       '',
-      `target: whole command <= ${TARGET_VS_ETCHER.toFixed(2)}× etcher-sdk: ${met(vsEtcher <= TARGET_VS_ETCHER)} (worst block ${ratio(vsEtcher, 1)})`,
+      `target: whole command <= ${TARGET_VS_ETCHER.toFixed(2)}× etcher-sdk made as durable (its write, then fsync): ${met(vsEtcher <= TARGET_VS_ETCHER)} (worst block ${ratio(vsEtcher, 1)})`,
+      `  against etcher-sdk as shipped (no fsync): ${met(vsShipped <= TARGET_VS_ETCHER)} (worst block ${ratio(vsShipped, 1)})`,
       `target: streaming <= ${TARGET_VS_RAW.toFixed(2)}× the raw I/O limit: ${met(vsRaw <= TARGET_VS_RAW)} (worst block ${ratio(vsRaw, 1)})`,
       `target: start-up <= ${sec(TARGET_STARTUP_MS)}: ${met(startup <= TARGET_STARTUP_MS)} (worst block median ${sec(startup)})`,
       `target: peak memory CLI + helper < ${TARGET_PEAK_MB} MB, every block: ${met(mb(peakSum) < TARGET_PEAK_MB)} (${mb(peakSum).toFixed(0)} MB)`,

@@ -1,9 +1,17 @@
-// The `zflash` command runs from dist/cli/ (one bundled file for the command, one for its
-// helper: scripts/bundle-cli.mjs) when that bundle is current, and from tsc's dist/app/ when a
+// The `zflash` command runs from dist/cli/ (the command's entry and its chunks, and one file
+// for its helper: scripts/bundle-cli.mjs) when that bundle is current, and from tsc's dist/app/ when a
 // bare `tsc` has written dist/ since. A flash through the bundled command starts the bundled
 // helper. Needs `npm run build` (tests in test/ run the built command).
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NATIVE_MODULES } from '../app/native.js';
@@ -81,7 +89,12 @@ describe('the bundles npm run build made', () => {
   const read = (rel: string) => readFileSync(join(repo, rel), 'utf8');
 
   it('leave every native addon outside, loaded from node_modules at run time', () => {
-    for (const rel of ['dist/cli/zflash.js', 'dist/cli/entry.js']) {
+    // The command is split into chunks (dist/cli/zflash-*.js), the helper is one file.
+    const command = readdirSync(join(repo, 'dist', 'cli'))
+      .filter((f) => /^zflash(-.+)?\.js$/.test(f))
+      .map((f) => `dist/cli/${f}`);
+    expect(command).toContain('dist/cli/zflash.js');
+    for (const rel of [...command, 'dist/cli/entry.js']) {
       const text = read(rel);
       // The engine loads addons by name through createRequire (app/native.ts); a bundled copy
       // of an addon's JS loader would look for its .node file relative to dist/cli and fail.
@@ -89,8 +102,10 @@ describe('the bundles npm run build made', () => {
         expect(text, `${rel} bundles ${name}`).not.toMatch(
           new RegExp(`node_modules/${name.replace('/', '\\/')}/`),
         );
-      expect(text).toMatch(/from "node:module"/);
     }
+    // ... and loads them through createRequire: in the helper, and in one of the command's chunks.
+    expect(read('dist/cli/entry.js')).toMatch(/from "node:module"/);
+    expect(command.some((rel) => /from "node:module"/.test(read(rel)))).toBe(true);
   });
 
   it('flash with only the bundles present: the command starts its own helper beside it', () => {
