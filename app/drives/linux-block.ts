@@ -207,16 +207,31 @@ export interface LoopBacking {
   readonly backingFile: string;
 }
 
+const LOOP_NAME = /^loop\d+$/;
+
+/**
+ * The loop devices that hold something: /proc/partitions lists every block device with a
+ * non-zero size, so one read names them, where sysfs keeps a node for every loop device the
+ * machine ever made (often a hundred or more, each one more read). A loop device of size 0
+ * holds no data, no mount and no image, so nothing the policy or a flash could meet.
+ * Without /proc/partitions, every node in sysfs.
+ */
+async function loopNames(): Promise<string[]> {
+  try {
+    return (await readFile('/proc/partitions', 'utf8'))
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/))
+      .filter((f) => LOOP_NAME.test(f[3] ?? '') && Number(f[2]) > 0)
+      .map((f) => f[3] as string);
+  } catch {
+    return (await readdir(SYS_BLOCK).catch(() => [] as string[])).filter((n) => LOOP_NAME.test(n));
+  }
+}
+
 /** Every attached loop device and its backing file (sysfs `loop/backing_file`). */
 export async function listLoopBackings(): Promise<readonly LoopBacking[]> {
-  let names: string[];
-  try {
-    names = (await readdir(SYS_BLOCK)).filter((n) => /^loop\d+$/.test(n));
-  } catch {
-    return [];
-  }
-  // Side by side: a machine keeps every loop node it ever made (often a hundred or more),
-  // and one read after another costs a thread-pool round trip each.
+  const names = await loopNames();
+  // Side by side: one read after another costs a thread-pool round trip each.
   const found = await Promise.all(
     names.map(async (name): Promise<LoopBacking | null> => {
       try {
@@ -259,12 +274,7 @@ export async function diskFamily(name: string): Promise<ReadonlySet<string>> {
  * non-zero size: a free /dev/loopN is not a drive.
  */
 export async function listLoopDevices(): Promise<readonly DriveInfo[]> {
-  let names: string[];
-  try {
-    names = (await readdir(SYS_BLOCK)).filter((n) => /^loop\d+$/.test(n));
-  } catch {
-    return [];
-  }
+  const names = await loopNames();
   const sorted = names.sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
   const drives = await Promise.all(sorted.map(loopDrive));
   return drives.filter((d): d is DriveInfo => d !== null);
