@@ -99,6 +99,18 @@ export const loadDrivelist = lazy(() =>
   loadModule<Drivelist>('drivelist', 'drive lister', 'ZFLASH_NATIVE_MISSING'),
 );
 
+/**
+ * drivelist's transform of `lsblk --json` output (plain JS inside the drivelist package,
+ * loaded from where drivelist is: a packaged helper cannot import it from its own blob).
+ */
+export interface DrivelistLsblk {
+  parse(stdout: string): DrivelistModule.Drive[];
+}
+
+export const loadDrivelistLsblk = lazy(() =>
+  loadModule<DrivelistLsblk>('drivelist/js/lsblk/json.js', 'drive lister', 'ZFLASH_NATIVE_MISSING'),
+);
+
 // --- lzma-native: xz --------------------------------------------------------------------------
 
 export interface XzIndexInfo {

@@ -4,9 +4,8 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { parse as parseLsblk } from 'drivelist/js/lsblk/json.js';
 import { ZflashError, ioError } from '../errors.js';
-import { loadDrivelist } from '../native.js';
+import { loadDrivelist, loadDrivelistLsblk } from '../native.js';
 import { listLoopDevices } from './linux-block.js';
 import { assessDrive, sameDevice } from './policy.js';
 import {
@@ -48,7 +47,7 @@ export async function drivelistList(
         ['--bytes', '--all', '--json', '--paths', '--output-all', '--exclude', '7'],
         { maxBuffer: 16 * 1024 * 1024 },
       );
-      return parseLsblk(stdout);
+      return loadDrivelistLsblk().parse(stdout);
     } catch {
       // an lsblk without JSON or --exclude: drivelist knows the older forms
     }
