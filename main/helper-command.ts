@@ -24,6 +24,7 @@
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { posix, win32 } from 'node:path';
+import { isAlive } from '../app/helper/prestart.js';
 
 export const HELPER_BASENAME = 'zeta-flash-helper';
 
@@ -97,15 +98,6 @@ export interface StagedHelper {
 
 const STAGE_PREFIX = 'zeta-flash-helper-';
 const STALE_STAGE = new RegExp(`^${STAGE_PREFIX}(\\d+)-[A-Za-z0-9]{6}$`);
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Removes copies an earlier run left (the app was killed): only ours — named with a pid that no

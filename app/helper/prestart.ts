@@ -132,7 +132,7 @@ export function helperArgv(input: {
 }
 
 /** Whether a process exists (EPERM: it does, under another user). */
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
