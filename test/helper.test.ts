@@ -366,14 +366,29 @@ describe('the files channel (osascript, UAC) run for real as root', () => {
     if (tamper) asNobody(['sh', '-c', tamper, dir, victim]);
     return dir;
   }
-  /** The built helper on the files channel (stdio ignored), once it is writing past 8 MiB. */
-  async function writingOnFiles(dir: string, args: readonly string[]) {
-    const child = spawn(process.execPath, [HELPER, ...args], { stdio: 'ignore', env: baseEnv });
-    const exited = new Promise<number | null>((res) => child.on('close', res));
-    const events = () => parseLines(readFileSync(`${dir}/events.jsonl`, 'utf8'));
-    await until('the helper to be writing', () =>
-      events().some((e) => e.type === 'progress' && e.phase === 'writing' && e.bytes > 8 * MiB),
+  /**
+   * The built helper on the files channel (stdio ignored), once it is writing past 8 MiB: it
+   * must not have stopped before (the watchdog looks every 250 ms; writing 8 MiB of the slow
+   * image takes seconds). `node` runs `HELPER` unless `command` gives other arguments.
+   */
+  async function writingOnFiles(dir: string, args: readonly string[], command = [HELPER]) {
+    const child = spawn(process.execPath, [...command, ...args], { stdio: 'ignore', env: baseEnv });
+    let ended = false;
+    const exited = new Promise<number | null>((res) =>
+      child.on('close', (code) => {
+        ended = true;
+        res(code);
+      }),
     );
+    const events = () => parseLines(readFileSync(`${dir}/events.jsonl`, 'utf8'));
+    await until(
+      'the helper to be writing',
+      () =>
+        ended ||
+        events().some((e) => e.type === 'progress' && e.phase === 'writing' && e.bytes > 8 * MiB),
+    );
+    expect(events().filter((e) => e.type === 'error')).toEqual([]);
+    expect(ended).toBe(false);
     return { exited, events };
   }
   const filesArgs = (dir: string) => [
@@ -491,17 +506,54 @@ describe('the files channel (osascript, UAC) run for real as root', () => {
 
   it('stops when the requester makes a cancel file beside the job: cancelled, first MiB not written', async () => {
     const { loop } = drive('f-cancel.img', 128);
+    // A job with no parent to watch (parentPid null): it writes on until the cancel file.
     const dir = filesJob(
       'f-cancel',
       '',
-      writeJob(loop.device, { image: { path: bigBz2, sha256: null } }),
+      writeJob(loop.device, { image: { path: bigBz2, sha256: null }, parentPid: null }),
     );
-    // Its parent (us) alive and stdio ignored: only the cancel file can stop it.
+    // No parent to watch and stdio ignored: only the cancel file can stop it.
     const { exited, events } = await writingOnFiles(dir, filesArgs(dir));
     asNobody(['sh', '-c', ': > "$0/cancel"', dir]);
     expect(await exited).toBe(130);
     expect(events().at(-1)).toMatchObject({ type: 'error', error: { code: 'ZFLASH_CANCELLED' } });
     expect(readDevice(loop.device, MiB).every((b) => b === 0)).toBe(true);
+  });
+
+  it('a helper that is not root takes a parent it may not signal (EPERM) for alive, and writes on', async () => {
+    const { loop } = drive('f-eperm.img', 128);
+    const owner = statSync(loop.device);
+    // The drive is the requester's to write here: the helper runs as uid 65534, not root.
+    chownSync(loop.device, NOBODY, NOBODY);
+    chmodSync(bigBz2, 0o644);
+    try {
+      // Its parent is this test (root): uid 65534 may not signal it, kill(pid, 0) says EPERM.
+      const dir = filesJob(
+        'f-eperm',
+        '',
+        writeJob(loop.device, { image: { path: bigBz2, sha256: null }, parentPid: process.pid }),
+      );
+      // helperMain (dist/) loaded as root, then run as uid 65534 with no groups.
+      const asRequester = [
+        '--input-type=module',
+        '-e',
+        `import { helperMain } from ${JSON.stringify(new URL('../dist/app/helper/main.js', import.meta.url).href)};
+process.setgroups([]);
+process.setgid(${NOBODY});
+process.setuid(${NOBODY});
+process.exit(await helperMain(process.argv.slice(1), {}));`,
+      ];
+      const { exited, events } = await writingOnFiles(
+        dir,
+        ['write', '--job', `${dir}/job.json`, '--channel', 'files'],
+        asRequester,
+      );
+      asNobody(['sh', '-c', ': > "$0/cancel"', dir]);
+      expect(await exited).toBe(130);
+      expect(events().at(-1)).toMatchObject({ type: 'error', error: { code: 'ZFLASH_CANCELLED' } });
+    } finally {
+      chownSync(loop.device, owner.uid, owner.gid);
+    }
   });
 });
 
@@ -509,28 +561,38 @@ describe('the stdio channel (pkexec, sudo) stopped while it writes', () => {
   beforeAll(slowImage);
 
   /** A helper writing the slow image to a fresh drive, its stdout read until it is writing. */
-  async function writing(name: string) {
+  async function writing(name: string, opts: { cancelFile?: boolean } = {}) {
     const { loop } = drive(`${name}.img`, 128);
     const dir = requesterJob(
       name,
       JSON.stringify(writeJob(loop.device, { image: { path: bigBz2, sha256: null } })),
     );
+    if (opts.cancelFile) asNobody(['sh', '-c', ': > "$0/cancel"', dir]);
     const h = spawnHeld(process.execPath, [HELPER, 'write', '--job', `${dir}/job.json`], {
       ...baseEnv,
       PKEXEC_UID: String(NOBODY),
     });
     let out = '';
+    let ended = false;
     h.child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    await until('the helper to be writing', () =>
-      parseLines(out).some(
-        (e) => e.type === 'progress' && e.phase === 'writing' && e.bytes > 8 * MiB,
-      ),
+    void h.done.then(() => (ended = true));
+    // Not stopped before (its watchdog looks every 250 ms; 8 MiB of this image take seconds).
+    await until(
+      'the helper to be writing',
+      () =>
+        ended ||
+        parseLines(out).some(
+          (e) => e.type === 'progress' && e.phase === 'writing' && e.bytes > 8 * MiB,
+        ),
     );
+    expect(parseLines(out).filter((e) => e.type === 'error')).toEqual([]);
+    expect(ended).toBe(false);
     return { ...h, loop, out: () => out };
   }
 
   it('its stdin closed (the client cancels, or died): cancelled, first MiB not written', async () => {
-    const h = await writing('s-stdin');
+    // A cancel file beside the job is the files channel's signal, not this one's: it writes on.
+    const h = await writing('s-stdin', { cancelFile: true });
     h.child.stdin.end();
     const r = await h.done;
     expect(r.code).toBe(130);

@@ -1,23 +1,74 @@
 import {
   chmodSync,
   chownSync,
+  closeSync,
+  constants as fsc,
   linkSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
+  readdirSync,
   readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import type * as fsPromises from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { run } from '../../test/fixtures.js';
 import type { ZflashError } from '../errors.js';
 import { checkJobFolder, openEventsFile, readJobFile, resolveRequester } from './job-file.js';
 import { MAX_JOB_BYTES } from './protocol.js';
 import { parseHelperArgs } from './main.js';
+
+/**
+ * The moments a requester who owns the folder could act at, made exact: job-file.ts's own
+ * `lstat` and `open` are the real ones, and a test can have something done to a path right
+ * after the helper's next `lstat` of it, or right before its Nth `open` of it. What is done is
+ * real (a file swapped for a link, a FIFO or another file); only its timing is chosen.
+ */
+const race = vi.hoisted(() => ({
+  afterLstat: new Map<string, () => void>(),
+  beforeOpen: new Map<string, (undefined | (() => void))[]>(),
+  opened: [] as string[],
+}));
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof fsPromises>();
+  const lstat = (async (...args: Parameters<typeof real.lstat>) => {
+    const st = await real.lstat(...args);
+    const then = race.afterLstat.get(String(args[0]));
+    race.afterLstat.delete(String(args[0]));
+    then?.();
+    return st;
+  }) as unknown as typeof real.lstat;
+  const open = (async (...args: Parameters<typeof real.open>) => {
+    race.opened.push(String(args[0]));
+    race.beforeOpen.get(String(args[0]))?.shift()?.();
+    return real.open(...args);
+  }) as typeof real.open;
+  return { ...real, default: { ...real, lstat, open }, lstat, open };
+});
+afterEach(() => {
+  race.afterLstat.clear();
+  race.beforeOpen.clear();
+  race.opened.length = 0;
+});
+
+/** How many descriptors of this process are open on `path` (a handle left open shows here). */
+const fdsOn = (path: string): number =>
+  readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === realpathSync(path);
+    } catch {
+      return false;
+    }
+  }).length;
 
 describe('resolveRequester: exactly one uid', () => {
   const none = { pkexecUid: undefined, sudoUid: undefined, argRequester: undefined };
@@ -153,6 +204,7 @@ describe('the job folder, job file and events file, as their owner (no root need
       expect(err).toMatchObject({
         code: 'ZFLASH_HELPER_JOB',
         message: `The helper refused its job file: ${reason}.`,
+        hint: 'Start the flash again from Zeta Flash.',
         details: { path },
       });
     };
@@ -192,6 +244,7 @@ describe('the job folder, job file and events file, as their owner (no root need
       code: 'ZFLASH_HELPER_JOB',
       message:
         'The helper refused its events file: others can read or change it (mode 0644, must be 0600).',
+      hint: 'Start the flash again from Zeta Flash.',
       details: { path: events },
     });
     expect((await refusal(openEventsFile(join(folder, 'none'), me)))?.message).toBe(
@@ -199,6 +252,31 @@ describe('the job folder, job file and events file, as their owner (no root need
     );
   });
 
+  it('leaves no descriptor open on the files it read or checked', async () => {
+    const { folder, file } = job('{"verb":"write"}');
+    expect(await readJobFile(file, me)).toBe('{"verb":"write"}');
+    // Neither the handle it read through nor the one it emptied the file with.
+    expect(fdsOn(file)).toBe(0);
+    const events = join(folder, 'events.jsonl');
+    writeFileSync(events, '', { mode: 0o600 });
+    const fh = await openEventsFile(events, me);
+    // Only the handle it returns: the one it checked the file on is closed.
+    expect(fdsOn(events)).toBe(1);
+    await fh.close();
+    expect(fdsOn(events)).toBe(0);
+  });
+
+  it('does not even open a folder or a FIFO its first look finds (a device may act when opened)', async () => {
+    const { folder } = job();
+    const fifo = join(folder, 'fifo');
+    run('mkfifo', ['-m', '600', fifo]);
+    for (const path of [folder, fifo]) {
+      expect((await refusal(readJobFile(path, me)))?.message).toBe(
+        'The helper refused its job file: it is not a regular file.',
+      );
+    }
+    expect(race.opened).toEqual([]);
+  });
   it('says which variable is not a user id, and takes the largest one', () => {
     const none = { pkexecUid: undefined, sudoUid: undefined, argRequester: undefined, uid: 0 };
     const msg = (input: typeof none | Record<string, unknown>) => {
@@ -212,6 +290,13 @@ describe('the job folder, job file and events file, as their owner (no root need
     expect(msg({ ...none, pkexecUid: 'x' })).toBe(
       'The helper was started with unexpected arguments: PKEXEC_UID is not a user id.',
     );
+    // The code and hint the client and the diagnostics screen show with it.
+    expect(() => resolveRequester({ ...none, sudoUid: 'x' })).toThrow(
+      expect.objectContaining({
+        code: 'ZFLASH_HELPER_USAGE',
+        hint: 'Start the flash again from Zeta Flash.',
+      }),
+    );
     expect(msg({ ...none, sudoUid: '01' })).toBe(
       'The helper was started with unexpected arguments: SUDO_UID is not a user id.',
     );
@@ -222,6 +307,93 @@ describe('the job folder, job file and events file, as their owner (no root need
     expect(resolveRequester({ ...none, sudoUid: '0' })).toBe(0);
     // An empty PKEXEC_UID or SUDO_UID is no claim at all.
     expect(resolveRequester({ ...none, pkexecUid: '', sudoUid: '', argRequester: '7' })).toBe(7);
+  });
+});
+
+describe('a requester acting between the helper’s steps (its own files, no root needed)', () => {
+  const me = process.getuid?.() ?? 0;
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'zflash-jobrace-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  /** FIFOs swapped in: opened for writing afterwards, so no open of them can stay blocked. */
+  const fifos: string[] = [];
+  afterEach(() => {
+    for (const f of fifos.splice(0)) closeSync(openSync(f, fsc.O_RDWR | fsc.O_NONBLOCK));
+  });
+  let n = 0;
+  /** A 0700 folder with `name` (0600) holding `text`, and another 0600 file `other` beside it. */
+  function files(name: string, text: string): { file: string; other: string } {
+    const folder = join(dir, `race-${n++}`);
+    mkdirSync(folder, { mode: 0o700 });
+    const file = join(folder, name);
+    const other = join(folder, `other-${name}`);
+    writeFileSync(file, text, { mode: 0o600 });
+    writeFileSync(other, '{"other":true}', { mode: 0o600 });
+    return { file, other };
+  }
+  const refused = (what: string, path: string, reason: string) => ({
+    code: 'ZFLASH_HELPER_JOB',
+    message: `The helper refused its ${what}: ${reason}.`,
+    hint: 'Start the flash again from Zeta Flash.',
+    details: { path },
+  });
+
+  it('a job file swapped for a link after the first look: the open itself refuses the link', async () => {
+    const { file, other } = files('job.json', '{"verb":"write"}');
+    race.afterLstat.set(file, () => {
+      rmSync(file);
+      symlinkSync(other, file);
+    });
+    await expect(readJobFile(file, me)).rejects.toMatchObject(
+      refused('job file', file, 'it is a link'),
+    );
+    // What the link points to was neither read nor emptied.
+    expect(readFileSync(other, 'utf8')).toBe('{"other":true}');
+  });
+
+  it('a job file swapped for a FIFO after the first look: opened without waiting for a writer, refused', async () => {
+    const { file } = files('job.json', '{}');
+    race.afterLstat.set(file, () => {
+      rmSync(file);
+      run('mkfifo', ['-m', '600', file]);
+      fifos.push(file);
+    });
+    await expect(readJobFile(file, me)).rejects.toMatchObject(
+      refused('job file', file, 'it is not a regular file'),
+    );
+  });
+
+  it('a job file replaced by another after it was read: the job read is returned, the other file left alone', async () => {
+    const { file, other } = files('job.json', '{"verb":"write"}');
+    race.beforeOpen.set(file, [undefined, () => renameSync(other, file)]);
+    expect(await readJobFile(file, me)).toBe('{"verb":"write"}');
+    expect(readFileSync(file, 'utf8')).toBe('{"other":true}');
+  });
+
+  it('an events file swapped for a link before it is reopened for appending: refused as a link', async () => {
+    const { file, other } = files('events.jsonl', '');
+    race.beforeOpen.set(file, [
+      undefined,
+      () => {
+        rmSync(file);
+        symlinkSync(other, file);
+      },
+    ]);
+    await expect(openEventsFile(file, me)).rejects.toMatchObject(
+      refused('events file', file, 'it was replaced by a link'),
+    );
+    expect(fdsOn(other)).toBe(0);
+  });
+
+  it('an events file replaced by another file before it is reopened: refused, nothing kept open', async () => {
+    const { file, other } = files('events.jsonl', '');
+    race.beforeOpen.set(file, [undefined, () => renameSync(other, file)]);
+    await expect(openEventsFile(file, me)).rejects.toMatchObject(
+      refused('events file', file, 'it was replaced while it was being opened'),
+    );
+    expect(fdsOn(file)).toBe(0);
   });
 });
 

@@ -82,6 +82,7 @@ describe('helperMain refuses what it cannot trust, and says so twice', () => {
     const r = await run('write', JSON.stringify({ version: 1, verb: 'write' }));
     expect(r.code).toBe(2);
     const message = r.events[0]?.error['message'] as string;
+    expect(r.events[0]?.error['hint']).toBe('Start the flash again from Zeta Flash.');
     expect(message).toMatch(/^The helper refused its job: image: .+; /);
     expect(message).toMatch(/identity: /);
     expect(message.endsWith('.')).toBe(true);
@@ -147,6 +148,36 @@ describe('helperMain refuses what it cannot trust, and says so twice', () => {
   });
 });
 
+describe('helperMain when something unexpected throws', () => {
+  it('a throw that is not an Error: a bug (exit 1) whose body still carries details, empty', async () => {
+    const d = folder('{}');
+    let stderr = '';
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stderr += chunk.toString();
+      return true;
+    });
+    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    // Asked for the requester's uid before the events file is open: said on stdout and stderr.
+    vi.spyOn(process, 'getuid').mockImplementation(() => {
+      throw 'no uid here';
+    });
+    const code = await helperMain(
+      ['write', '--job', join(d, 'job.json'), '--channel', 'files'],
+      {},
+    );
+    vi.restoreAllMocks();
+    expect(code).toBe(1);
+    expect(JSON.parse(stderr.replace(/^zflash-helper-error /, ''))).toEqual({
+      code: 'ZFLASH_INTERNAL',
+      kind: 'bug',
+      message: 'Zeta Flash hit an unexpected error: no uid here',
+      hint: 'This is a bug in Zeta Flash. Photograph this screen or save the diagnostics and report it.',
+      exitCode: 1,
+      details: {},
+    });
+  });
+});
+
 describe('helperMain with no requester named', () => {
   it('takes its own uid as the requester, and so checks the folder mode', async () => {
     const d = folder('{}');
@@ -168,6 +199,46 @@ describe('helperMain with no requester named', () => {
   });
 });
 
+describe('helperMain where there are no POSIX owners (Windows: UAC, ACLs)', () => {
+  it('checks no owner and no mode: a folder others can enter is not refused there', async () => {
+    const platform = Object.getOwnPropertyDescriptor(process, 'platform');
+    Object.defineProperty(process, 'platform', { ...platform, value: 'win32' });
+    try {
+      const d = folder('{}');
+      chmodSync(d, 0o755);
+      chmodSync(join(d, 'job.json'), 0o644);
+      let stderr = '';
+      vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        stderr += chunk.toString();
+        return true;
+      });
+      const code = await helperMain(
+        ['write', '--job', join(d, 'job.json'), '--channel', 'files'],
+        {},
+      );
+      vi.restoreAllMocks();
+      // Past the folder and the files: the job itself (`{}`) is what it refuses.
+      expect(code).toBe(2);
+      expect(stderr).toMatch(/"message":"The helper refused its job: version: /);
+    } finally {
+      if (platform) Object.defineProperty(process, 'platform', platform);
+    }
+  });
+});
+
+describe('helperMain in a process that goes on after it (tests, an embedding front end)', () => {
+  it('stops its watchdog when it returns', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const r = await run('write', '{not json');
+      expect(r.code).toBe(2);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
 describe('parseHelperArgs says what is wrong', () => {
   const message = (argv: string[]) => {
     try {
@@ -183,6 +254,9 @@ describe('parseHelperArgs says what is wrong', () => {
     );
     expect(message(['write', '--job', 'j', '--channel', 'x'])).toBe(
       'The helper was started with unexpected arguments: --channel must be files or stdio.',
+    );
+    expect(message(['write', '--job', 'j', '--channel', 'files', '--await-job'])).toBe(
+      'The helper was started with unexpected arguments: --await-job needs the stdio channel (the job is announced on stdin).',
     );
     expect(message(['write', '--job', 'j', 'more'])).toBe(
       'The helper was started with unexpected arguments: the verb must be one of write, write-many, inject.',
@@ -422,6 +496,43 @@ describe('the helper process on the stdio channel, started early (--await-job)',
       expect(readFileSync(job, 'utf8')).toBe('{}');
     },
   );
+
+  it('stdin that is a file at its end (/dev/null): cancelled at once, its job never read', async () => {
+    const { job } = prepared();
+    // A file's stdin says 'end' and never 'close' (a pipe's says both).
+    const child = spawn(process.execPath, [HELPER, 'inject', '--job', job, '--await-job'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env,
+    });
+    started.push(child);
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const code = await new Promise((res) => child.on('close', res));
+    expect(code).toBe(130);
+    expect(said(stderr)).toMatchObject({ code: 'ZFLASH_CANCELLED', exitCode: 130 });
+    expect(readFileSync(job, 'utf8')).toBe('{}');
+  });
+
+  it('stdin that cannot be read (a descriptor open for writing only): cancelled, not crashed, its job never read', async () => {
+    const { d, job } = prepared();
+    const fd = openSync(join(d, 'write-only'), 'w');
+    try {
+      const child = spawn(process.execPath, [HELPER, 'inject', '--job', job, '--await-job'], {
+        stdio: [fd, 'ignore', 'pipe'],
+        env,
+      });
+      started.push(child);
+      let stderr = '';
+      child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+      const code = await new Promise((res) => child.on('close', res));
+      // Its first read fails (EBADF): an 'error' on stdin stops it like its end would.
+      expect(code).toBe(130);
+      expect(said(stderr)).toMatchObject({ code: 'ZFLASH_CANCELLED', exitCode: 130 });
+      expect(readFileSync(job, 'utf8')).toBe('{}');
+    } finally {
+      closeSync(fd);
+    }
+  });
 
   it('stops when its parent is gone though its stdin is still open (a FIFO we hold)', async () => {
     const { d, job } = prepared();
