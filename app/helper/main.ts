@@ -269,7 +269,11 @@ export async function helperMain(argv: readonly string[], env: NodeJS.ProcessEnv
   }
 }
 
-/** Whether a process exists (EPERM: it does, but belongs to someone else). */
+/**
+ * Whether a process exists (EPERM: it does, but belongs to someone else). prestart.ts has the
+ * same check for the front ends; this copy stays in the helper's own module, which the
+ * helper's mutation run covers (test/mutation/modules.mjs).
+ */
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
