@@ -46,6 +46,16 @@ import {
 const HELPER = new URL('../dist/app/helper/entry.js', import.meta.url).pathname;
 const CLIENT = new URL('../dist/app/helper/client.js', import.meta.url).href;
 const NOBODY = 65534;
+/** Node arguments that load helperMain (dist/) as root, then run it as uid 65534 with no groups. */
+const AS_NOBODY = [
+  '--input-type=module',
+  '-e',
+  `import { helperMain } from ${JSON.stringify(new URL('../dist/app/helper/main.js', import.meta.url).href)};
+process.setgroups([]);
+process.setgid(${NOBODY});
+process.setuid(${NOBODY});
+process.exit(await helperMain(process.argv.slice(1), {}));`,
+];
 /** The job size limit the docs promise (a literal: the test must fail if the code's limit moves). */
 const JOB_LIMIT = 256 * 1024;
 const MiB = 1024 * 1024;
@@ -533,20 +543,10 @@ describe('the files channel (osascript, UAC) run for real as root', () => {
         '',
         writeJob(loop.device, { image: { path: bigBz2, sha256: null }, parentPid: process.pid }),
       );
-      // helperMain (dist/) loaded as root, then run as uid 65534 with no groups.
-      const asRequester = [
-        '--input-type=module',
-        '-e',
-        `import { helperMain } from ${JSON.stringify(new URL('../dist/app/helper/main.js', import.meta.url).href)};
-process.setgroups([]);
-process.setgid(${NOBODY});
-process.setuid(${NOBODY});
-process.exit(await helperMain(process.argv.slice(1), {}));`,
-      ];
       const { exited, events } = await writingOnFiles(
         dir,
         ['write', '--job', `${dir}/job.json`, '--channel', 'files'],
-        asRequester,
+        AS_NOBODY,
       );
       asNobody(['sh', '-c', ': > "$0/cancel"', dir]);
       expect(await exited).toBe(130);
@@ -938,23 +938,9 @@ describe('the helper run by a user, not root (no elevation: it is already who as
       events: true,
     });
     asNobody(['chmod', '755', dir]);
-    // helperMain (dist/) loaded as root, then run as uid 65534 with no groups.
     const r = spawnSync(
       process.execPath,
-      [
-        '--input-type=module',
-        '-e',
-        `import { helperMain } from ${JSON.stringify(new URL('../dist/app/helper/main.js', import.meta.url).href)};
-process.setgroups([]);
-process.setgid(${NOBODY});
-process.setuid(${NOBODY});
-process.exit(await helperMain(process.argv.slice(1), {}));`,
-        'write',
-        '--job',
-        `${dir}/job.json`,
-        '--channel',
-        'files',
-      ],
+      [...AS_NOBODY, 'write', '--job', `${dir}/job.json`, '--channel', 'files'],
       { env: baseEnv, encoding: 'utf8' },
     );
     expect(r.status).toBe(2);

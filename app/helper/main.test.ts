@@ -40,21 +40,27 @@ function folder(text: string): string {
   return d;
 }
 
+/** What this process writes to stderr from now until vi.restoreAllMocks(), read by calling it. */
+function captureStderr(): () => string {
+  let text = '';
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    text += chunk.toString();
+    return true;
+  });
+  return () => text;
+}
+
 /** Runs helperMain on the files channel; returns its code, events and stderr. */
 async function run(verb: string, text: string) {
   const d = folder(text);
-  let stderr = '';
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += chunk.toString();
-    return true;
-  });
+  const stderr = captureStderr();
   const code = await helperMain([verb, '--job', join(d, 'job.json'), '--channel', 'files'], {});
   vi.restoreAllMocks();
   const events = readFileSync(join(d, 'events.jsonl'), 'utf8')
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as { type: string; error: Record<string, unknown> });
-  return { code, events, stderr };
+  return { code, events, stderr: stderr() };
 }
 
 const refusedJob = (message: string) => ({
@@ -127,16 +133,15 @@ describe('helperMain refuses what it cannot trust, and says so twice', () => {
   });
 
   it('a usage error goes to stderr only (there is no channel yet), exit 2', async () => {
-    let stderr = '';
-    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      stderr += chunk.toString();
-      return true;
-    });
+    const stderr = captureStderr();
     vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     const code = await helperMain(['erase', '--job', '/nonexistent/job.json'], {});
     vi.restoreAllMocks();
     expect(code).toBe(2);
-    const body = JSON.parse(stderr.replace(/^zflash-helper-error /, '')) as Record<string, unknown>;
+    const body = JSON.parse(stderr().replace(/^zflash-helper-error /, '')) as Record<
+      string,
+      unknown
+    >;
     expect(body).toEqual({
       code: 'ZFLASH_HELPER_USAGE',
       kind: 'input',
@@ -151,11 +156,7 @@ describe('helperMain refuses what it cannot trust, and says so twice', () => {
 describe('helperMain when something unexpected throws', () => {
   it('a throw that is not an Error: a bug (exit 1) whose body still carries details, empty', async () => {
     const d = folder('{}');
-    let stderr = '';
-    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      stderr += chunk.toString();
-      return true;
-    });
+    const stderr = captureStderr();
     vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     // Asked for the requester's uid before the events file is open: said on stdout and stderr.
     vi.spyOn(process, 'getuid').mockImplementation(() => {
@@ -167,7 +168,7 @@ describe('helperMain when something unexpected throws', () => {
     );
     vi.restoreAllMocks();
     expect(code).toBe(1);
-    expect(JSON.parse(stderr.replace(/^zflash-helper-error /, ''))).toEqual({
+    expect(JSON.parse(stderr().replace(/^zflash-helper-error /, ''))).toEqual({
       code: 'ZFLASH_INTERNAL',
       kind: 'bug',
       message: 'Zeta Flash hit an unexpected error: no uid here',
@@ -182,18 +183,14 @@ describe('helperMain with no requester named', () => {
   it('takes its own uid as the requester, and so checks the folder mode', async () => {
     const d = folder('{}');
     chmodSync(d, 0o755);
-    let stderr = '';
-    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      stderr += chunk.toString();
-      return true;
-    });
+    const stderr = captureStderr();
     const code = await helperMain(
       ['write', '--job', join(d, 'job.json'), '--channel', 'files'],
       {},
     );
     vi.restoreAllMocks();
     expect(code).toBe(2);
-    expect(stderr).toContain(
+    expect(stderr()).toContain(
       'The helper refused the folder of its job: others can enter it (mode 0755, must be 0700).',
     );
   });
@@ -207,11 +204,7 @@ describe('helperMain where there are no POSIX owners (Windows: UAC, ACLs)', () =
       const d = folder('{}');
       chmodSync(d, 0o755);
       chmodSync(join(d, 'job.json'), 0o644);
-      let stderr = '';
-      vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-        stderr += chunk.toString();
-        return true;
-      });
+      const stderr = captureStderr();
       const code = await helperMain(
         ['write', '--job', join(d, 'job.json'), '--channel', 'files'],
         {},
@@ -219,7 +212,7 @@ describe('helperMain where there are no POSIX owners (Windows: UAC, ACLs)', () =
       vi.restoreAllMocks();
       // Past the folder and the files: the job itself (`{}`) is what it refuses.
       expect(code).toBe(2);
-      expect(stderr).toMatch(/"message":"The helper refused its job: version: /);
+      expect(stderr()).toMatch(/"message":"The helper refused its job: version: /);
     } finally {
       if (platform) Object.defineProperty(process, 'platform', platform);
     }
@@ -282,11 +275,7 @@ beforeAll(async () => {
 /** helperMain on the files channel with `extra` arguments; its code, events and stderr. */
 async function runWith(verb: string, job: unknown, extra: string[] = []) {
   const d = folder(JSON.stringify(job));
-  let stderr = '';
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += chunk.toString();
-    return true;
-  });
+  const stderr = captureStderr();
   const code = await helperMain(
     [verb, '--job', join(d, 'job.json'), '--channel', 'files', ...extra],
     {},
@@ -296,7 +285,7 @@ async function runWith(verb: string, job: unknown, extra: string[] = []) {
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as { type: string; error?: Record<string, unknown> });
-  return { code, events, stderr };
+  return { code, events, stderr: stderr() };
 }
 
 /** Paths that are not block devices: whatever runs a job naming them refuses the drive. */
